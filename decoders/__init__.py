@@ -1,0 +1,1 @@
+"""Pure decoders: payload bytes (+ topic context) to readings. No I/O happens here."""

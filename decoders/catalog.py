@@ -1,0 +1,92 @@
+"""The signal and cockpit-event catalogs, loaded from the data files beside this module."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+SignalType = Literal["float", "int", "bool", "enum"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    """One catalog signal: its VSS name, storage column, type, unit and valid range."""
+
+    name: str
+    column: str
+    type: SignalType
+    unit: str
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] = ()
+
+    def range_text(self) -> str:
+        """The valid range as people write it, e.g. ``0..500 km/h``."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{_num(self.min)}..{_num(self.max)}{unit}"
+
+    def decode_stored(self, stored: float) -> float | bool | str:
+        """Turn a stored value back into the wire value (enum label, bool, number)."""
+        if self.type == "enum":
+            return self.values[int(stored)]
+        if self.type == "bool":
+            return stored != 0.0
+        return stored
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Signals by name and event types with their domain."""
+
+    vss_release: str
+    signals: dict[str, SignalSpec]
+    event_domains: dict[str, str]
+
+    @property
+    def columns(self) -> list[str]:
+        """Storage columns in catalog order."""
+        return [s.column for s in self.signals.values()]
+
+    def by_column(self, column: str) -> SignalSpec:
+        """The signal stored in ``column``."""
+        for spec in self.signals.values():
+            if spec.column == column:
+                return spec
+        raise KeyError(column)
+
+
+@cache
+def load_catalog() -> Catalog:
+    """Read and check the catalog data files (cached: they ship with the code)."""
+    data = resources.files("decoders") / "data"
+    raw = json.loads((data / "vss_catalog.json").read_text("utf-8"))
+    signals: dict[str, SignalSpec] = {}
+    for entry in raw["signals"]:
+        spec = SignalSpec(
+            name=entry["name"],
+            column=entry["column"],
+            type=entry["type"],
+            unit=entry.get("unit", ""),
+            min=entry.get("min"),
+            max=entry.get("max"),
+            values=tuple(entry.get("values", ())),
+        )
+        if spec.type in ("float", "int") and (spec.min is None or spec.max is None):
+            raise ValueError(f"catalog signal {spec.name}: numeric signals need min and max")
+        if spec.type == "enum" and not spec.values:
+            raise ValueError(f"catalog signal {spec.name}: enum signals need values")
+        if not spec.column.isidentifier() or spec.column != spec.column.lower():
+            raise ValueError(f"catalog signal {spec.name}: column {spec.column!r} is not a name")
+        signals[spec.name] = spec
+    events = json.loads((data / "event_types.json").read_text("utf-8"))
+    domains = {e["type"]: e["domain"] for e in events["event_types"]}
+    return Catalog(raw["vss_release"], signals, domains)

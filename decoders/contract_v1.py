@@ -1,0 +1,156 @@
+"""Validation of the v1 telemetry map, shared by the MessagePack and JSON decoders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoders.catalog import load_catalog
+from decoders.errors import Rejected, Rejection
+from decoders.readings import CockpitEvent, DecodeContext, Readings, Value
+from decoders.sanity import MAX_EVENTS, MAX_ROWS, encode_value, timestamp_problem
+
+VERSION = 1
+MAX_ATTRS = 32
+
+
+def _int_field(doc: dict[Any, Any], key: str, minimum: int = 0) -> int:
+    value = doc.get(key)
+    if value is None:
+        raise Rejected("schema", f"missing field {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejected("schema", f"field {key!r} must be an integer, got {type(value).__name__}")
+    if value < minimum or value >= 2**63:
+        raise Rejected("schema", f"field {key!r} = {value} out of range")
+    return value
+
+
+def check_map(doc: object, ctx: DecodeContext) -> Readings:
+    """Turn a decoded v1 document into readings; whole-message problems raise Rejected."""
+    if not isinstance(doc, dict):
+        raise Rejected("schema", f"payload is a {type(doc).__name__}, expected a map")
+    version = doc.get("v")
+    if version != VERSION:
+        raise Rejected("unsupported_version", f"contract version {version!r} not supported")
+    vin = doc.get("vin")
+    if not isinstance(vin, str):
+        raise Rejected("schema", "missing or non-string field 'vin'")
+    if vin != ctx.topic_vin:
+        raise Rejected("vin_mismatch", f"vin mismatch: topic {ctx.topic_vin} payload {vin[:40]}")
+    seq = _int_field(doc, "seq")
+    has_signals = "signals" in doc
+    has_events = "events" in doc
+    if not has_signals and not has_events:
+        raise Rejected("schema", "message has neither 'signals' nor 'events'")
+    t0 = _int_field(doc, "t0") if has_signals or "t0" in doc else -1
+    if t0 >= 0:
+        problem = timestamp_problem(t0, ctx.now_ms)
+        if problem is not None:
+            raise Rejected(problem.code, f"t0: {problem.detail}")
+    out = Readings(vin=vin, seq=seq, t0_ms=t0)
+    if has_signals:
+        _signals(doc, t0, ctx, out)
+    if has_events:
+        _events(doc.get("events"), ctx, out)
+    if out.t0_ms < 0:  # events-only message without t0: its first event dates it
+        out.t0_ms = min((e.t_ms for e in out.events), default=0)
+    if out.is_empty:
+        first = out.rejections[0] if out.rejections else Rejection("schema", "no values")
+        raise Rejected(first.code, first.detail)
+    return out
+
+
+def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) -> None:
+    dt = doc.get("dt")
+    signals = doc.get("signals")
+    if not isinstance(dt, list) or not dt:
+        raise Rejected("schema", "field 'dt' must be a non-empty list of integer offsets")
+    if len(dt) > MAX_ROWS:
+        raise Rejected("schema", f"dt has {len(dt)} entries, over the {MAX_ROWS} limit")
+    if not isinstance(signals, dict):
+        raise Rejected("schema", "field 'signals' must be a map of signal name to values")
+    keep: list[int] = []  # indices of rows whose timestamp is valid
+    seen: set[int] = set()
+    for i, off in enumerate(dt):
+        if isinstance(off, bool) or not isinstance(off, int):
+            raise Rejected("schema", f"dt[{i}] is {off!r}, expected an integer")
+        ts = t0 + off
+        problem = timestamp_problem(ts, ctx.now_ms)
+        if problem is not None:
+            out.rejections.append(problem)
+        elif ts in seen:
+            out.rejections.append(
+                Rejection("duplicate_timestamp", f"dt[{i}] = {off} repeats an earlier offset")
+            )
+        else:
+            seen.add(ts)
+            keep.append(i)
+    out.ts_ms = [t0 + dt[i] for i in keep]
+    catalog = load_catalog().signals
+    for name, values in signals.items():
+        spec = catalog.get(name) if isinstance(name, str) else None
+        if spec is None:
+            out.rejections.append(Rejection("unknown_signal", f"unknown signal {str(name)[:80]!r}"))
+            continue
+        if not isinstance(values, list) or len(values) != len(dt):
+            got = len(values) if isinstance(values, list) else type(values).__name__
+            out.rejections.append(
+                Rejection("length_mismatch", f"dt has {len(dt)} entries, {name} has {got}")
+            )
+            continue
+        column: list[Value] = []
+        for i in keep:
+            raw = values[i]
+            if raw is None:
+                column.append(None)
+                continue
+            encoded = encode_value(spec, raw)
+            if isinstance(encoded, Rejection):
+                out.rejections.append(encoded)
+                column.append(None)
+            else:
+                column.append(encoded)
+        if any(v is not None for v in column):
+            out.columns[spec.column] = column
+
+
+def _events(raw: object, ctx: DecodeContext, out: Readings) -> None:
+    if not isinstance(raw, list):
+        raise Rejected("schema", "field 'events' must be a list")
+    if len(raw) > MAX_EVENTS:
+        raise Rejected("schema", f"events has {len(raw)} entries, over the {MAX_EVENTS} limit")
+    domains = load_catalog().event_domains
+    for i, ev in enumerate(raw):
+        problem = _event_problem(i, ev, ctx)
+        if problem is not None:
+            out.rejections.append(problem)
+            continue
+        assert isinstance(ev, dict)
+        kind = ev["type"]
+        out.events.append(CockpitEvent(ev["t"], kind, dict(ev.get("attrs") or {}), kind in domains))
+
+
+def _event_problem(i: int, ev: object, ctx: DecodeContext) -> Rejection | None:
+    if not isinstance(ev, dict):
+        return Rejection("bad_event", f"events[{i}] is not a map")
+    t = ev.get("t")
+    if isinstance(t, bool) or not isinstance(t, int):
+        return Rejection("bad_event", f"events[{i}].t is {t!r}, expected ms since epoch")
+    problem = timestamp_problem(t, ctx.now_ms)
+    if problem is not None:
+        return Rejection(problem.code, f"events[{i}]: {problem.detail}")
+    kind = ev.get("type")
+    if not isinstance(kind, str) or not 0 < len(kind) <= 100:
+        return Rejection("bad_event", f"events[{i}].type must be a string of 1..100 characters")
+    attrs = ev.get("attrs", {})
+    if attrs is None:
+        return None
+    if not isinstance(attrs, dict) or len(attrs) > MAX_ATTRS:
+        return Rejection("bad_event", f"events[{i}].attrs must be a map of at most {MAX_ATTRS}")
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not isinstance(value, str | int | float | bool | None):
+            return Rejection("bad_event", f"events[{i}].attrs[{str(key)[:40]!r}] is not a scalar")
+        if isinstance(value, float) and value != value:  # NaN cannot go into jsonb
+            return Rejection("bad_event", f"events[{i}].attrs[{key!r}] is NaN")
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            return Rejection("bad_event", f"events[{i}].attrs[{key!r}] is infinite")
+    return None

@@ -1,0 +1,45 @@
+"""Rejection reasons. Each code is a fixed metrics label; the detail says what exactly was wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RejectCode = Literal[
+    "oversize",
+    "unknown_topic",
+    "bad_vin",
+    "malformed",
+    "schema",
+    "unsupported_version",
+    "vin_mismatch",
+    "length_mismatch",
+    "bad_timestamp",
+    "duplicate_timestamp",
+    "unknown_signal",
+    "bad_value",
+    "out_of_range",
+    "bad_event",
+    "storage",
+]
+
+REJECT_CODES: tuple[RejectCode, ...] = RejectCode.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reason a message, or a part of it, was not stored."""
+
+    code: RejectCode
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class Rejected(Exception):  # noqa: N818 - it is a verdict, not a crash
+    """The whole message is rejected; nothing of it is stored."""
+
+    def __init__(self, code: RejectCode, detail: str) -> None:
+        super().__init__(detail)
+        self.rejection = Rejection(code, detail)

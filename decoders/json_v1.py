@@ -1,0 +1,26 @@
+"""Decoder for ``vehicles/{vin}/telemetry/json``: the v1 contract as UTF-8 JSON."""
+
+from __future__ import annotations
+
+import json
+
+from decoders.contract_v1 import check_map
+from decoders.errors import Rejected
+from decoders.readings import DecodeContext, Readings
+
+NAME = "json_v1"
+
+
+def decode(payload: bytes, ctx: DecodeContext) -> Readings:
+    """Decode one JSON telemetry payload."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected("malformed", f"json: not UTF-8 at byte {exc.start}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected("malformed", f"json: {exc.msg} at line {exc.lineno} col {exc.colno}") from None
+    except RecursionError:
+        raise Rejected("malformed", "json: nesting too deep") from None
+    return check_map(doc, ctx)

@@ -1,0 +1,67 @@
+"""The one list of decoders, and the dispatch from topic to decoder.
+
+Adding a format: write ``decoders/<name>.py`` with ``NAME`` and ``decode``, add one line to
+``DECODERS`` naming the topic suffix, and add golden cases under ``tests/golden/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from decoders import json_v1, msgpack_v1
+from decoders.errors import Rejected
+from decoders.readings import DecodeContext, Readings
+from decoders.sanity import MAX_PAYLOAD_BYTES, vin_problem
+
+DecodeFn = Callable[[bytes, DecodeContext], Readings]
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderEntry:
+    """A registered decoder: its name, the topic suffix it serves and the function."""
+
+    name: str
+    suffix: str
+    decode: DecodeFn
+
+
+DECODERS: tuple[DecoderEntry, ...] = (
+    DecoderEntry(msgpack_v1.NAME, "telemetry", msgpack_v1.decode),
+    DecoderEntry(json_v1.NAME, "telemetry/json", json_v1.decode),
+)
+_BY_SUFFIX = {d.suffix: d for d in DECODERS}
+TOPIC_PREFIX = "vehicles/"
+SUBSCRIPTIONS = tuple(f"{TOPIC_PREFIX}+/{d.suffix}" for d in DECODERS)
+
+
+def route(topic: str) -> tuple[str, DecoderEntry]:
+    """Split ``vehicles/{vin}/<suffix>`` into the VIN and its decoder."""
+    parts = topic.split("/", 2)
+    if len(parts) != 3 or parts[0] + "/" != TOPIC_PREFIX:
+        raise Rejected("unknown_topic", f"topic {topic[:120]!r} is not vehicles/{{vin}}/...")
+    entry = _BY_SUFFIX.get(parts[2])
+    if entry is None:
+        raise Rejected("unknown_topic", f"no decoder for topic suffix {parts[2][:60]!r}")
+    problem = vin_problem(parts[1])
+    if problem is not None:
+        raise Rejected("bad_vin", f"topic {problem}")
+    return parts[1], entry
+
+
+def decoder_name_for(topic: str) -> str:
+    """The decoder that serves ``topic``, or ``none`` (for dead-letter records)."""
+    parts = topic.split("/", 2)
+    entry = _BY_SUFFIX.get(parts[2]) if len(parts) == 3 else None
+    return entry.name if entry else "none"
+
+
+def decode_message(topic: str, payload: bytes, now_ms: int) -> Readings:
+    """Size check, routing and decoding of one message. Raises Rejected for whole rejects."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise Rejected(
+            "oversize",
+            f"payload {len(payload) / 1e6:.1f} MB over the {MAX_PAYLOAD_BYTES / 1e6:g} MB limit",
+        )
+    vin, entry = route(topic)
+    return entry.decode(payload, DecodeContext(topic, vin, now_ms))

@@ -1,0 +1,1 @@
+"""Storage: schema and migrations, the batch writer, and read queries (PostgreSQL / TimescaleDB)."""

@@ -1,0 +1,277 @@
+"""The batch writer: one transaction per batch, binary COPY, dedup at message and row level.
+
+A batch commits its samples, events, ingest-log rows, dead letters and the vehicles' latest
+state together, so acknowledging the batch's messages after commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from decoders.catalog import load_catalog
+from decoders.errors import Rejection
+from decoders.readings import Readings
+from timeseries.batch import Envelope, WriteResult
+from timeseries.errors import PermanentStorageError, classify
+from timeseries.partitions import PartitionKeeper, weeks_for
+from timeseries.schema import Layout
+from timeseries.vehicles import VehicleDirectory
+
+FLAG_ODOMETER_BACKWARDS = 1
+_EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
+
+
+def _ts(expr: str) -> sql.Composable:
+    return sql.SQL(_EPOCH.format(expr))  # type: ignore[arg-type]
+
+
+class BatchWriter:
+    """Writes batches of envelopes on one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection, layout: Layout) -> None:
+        self.conn = conn
+        self.layout = layout
+        self.columns = load_catalog().columns
+        self.column_index = {c: i for i, c in enumerate(self.columns)}
+        self.vehicles = VehicleDirectory()
+        self.partitions = PartitionKeeper()
+        self._stage_ready = False
+        cols = [sql.Identifier(c) for c in self.columns]
+        merge = sql.SQL(", ").join(
+            sql.SQL("{c} = COALESCE(samples.{c}, EXCLUDED.{c})").format(c=c) for c in cols
+        )
+        fills = sql.SQL(" OR ").join(
+            sql.SQL("(samples.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL)").format(c=c) for c in cols
+        )
+        names = sql.SQL(", ").join(cols)
+        self._upsert = sql.SQL(
+            "INSERT INTO samples (vehicle_id, ts, flags, {names}) "
+            "SELECT vehicle_id, {ts}, flags, {names} FROM stage_samples "
+            "ON CONFLICT (vehicle_id, ts) DO UPDATE SET flags = samples.flags | EXCLUDED.flags, "
+            "{merge} WHERE {fills}"
+        ).format(names=names, ts=_ts("ts_ms"), merge=merge, fills=fills)
+        self._copy = sql.SQL("COPY stage_samples (vehicle_id, ts_ms, flags, {names}) "
+                             "FROM STDIN (FORMAT BINARY)").format(names=names)
+        self._stage_ddl = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_samples (vehicle_id int, ts_ms bigint, "
+            "flags smallint, {defs}) ON COMMIT DELETE ROWS"
+        ).format(defs=sql.SQL(", ").join(
+            sql.SQL("{} double precision").format(c) for c in cols))
+
+    async def write(self, batch: Sequence[Envelope]) -> WriteResult:
+        """Commit one batch; raises Transient/PermanentStorageError on failure."""
+        try:
+            return await self._write(batch)
+        except Exception as exc:
+            self.vehicles.forget()
+            raise classify(exc) from exc
+
+    async def write_isolating(self, batch: Sequence[Envelope]) -> WriteResult:
+        """Like write, but on a permanent error split the batch until the culprits are alone;
+        each culprit becomes a dead letter with reason ``storage`` and the rest commits."""
+        try:
+            return await self.write(batch)
+        except PermanentStorageError as exc:
+            if len(batch) == 1:
+                env = batch[0]
+                culprit = Envelope(env.topic, env.payload, env.received_ms, env.decoder, None,
+                                   [Rejection("storage", f"database refused: {str(exc)[:300]}")])
+                result = await self.write([culprit])
+                result.rejected_by_storage.append(culprit)
+                return result
+            mid = len(batch) // 2
+            result = await self.write_isolating(batch[:mid])
+            result.add(await self.write_isolating(batch[mid:]))
+            return result
+
+    async def _write(self, batch: Sequence[Envelope]) -> WriteResult:
+        conn = self.conn
+        accepted = [e for e in batch if e.readings is not None]
+        await self.vehicles.resolve(conn, {e.readings.vin for e in accepted if e.readings})
+        if not self.layout.timescale:
+            await self.partitions.ensure(conn, weeks_for(_times(accepted)))
+        if not self._stage_ready:
+            await conn.execute(self._stage_ddl)
+            self._stage_ready = True
+        result = WriteResult()
+        async with conn.transaction():
+            fresh = await self._log_messages(accepted)
+            result.messages = len(accepted)
+            result.duplicates = len(accepted) - len(fresh)
+            rows = self._rows(fresh)
+            if rows:
+                await self._copy_rows(rows)
+                await conn.execute(self._upsert)
+            result.rows = len(rows)
+            result.values = sum(r.value_count for _, r in fresh)
+            result.events = await self._events(fresh)
+            result.dead_letters = await self._dead_letters(batch)
+            await self._touch_vehicles(accepted, rows)
+        return result
+
+    async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:
+        if not accepted:
+            return []
+        cols: tuple[list[object], ...] = ([], [], [], [], [], [], [], [], [])
+        for env in accepted:
+            r = env.readings
+            assert r is not None
+            for col, val in zip(cols, (self.vehicles.get(r.vin).id, r.seq, r.t0_ms, env.topic,
+                                       env.decoder, len(r.ts_ms), r.value_count, len(r.events),
+                                       env.received_ms), strict=True):
+                col.append(val)
+        cur = await self.conn.execute(
+            sql.SQL(
+                "INSERT INTO ingest_log (vehicle_id, seq, t0, topic, decoder, rows, sample_values,"
+                " events, received_at) SELECT v, s, {t0}, tp, d, r, sv, ev, {rcv} FROM unnest("
+                "%s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::int[],"
+                " %s::int[], %s::int[], %s::bigint[]) AS u(v, s, t, tp, d, r, sv, ev, rc)"
+                " ON CONFLICT DO NOTHING RETURNING vehicle_id, seq,"
+                " (extract(epoch FROM t0) * 1000)::bigint"
+            ).format(t0=_ts("t"), rcv=_ts("rc")),
+            cols,
+        )
+        new = {(v, s, t) for v, s, t in await cur.fetchall()}
+        fresh: list[tuple[Envelope, Readings]] = []
+        for env in accepted:
+            r = env.readings
+            assert r is not None
+            key = (self.vehicles.get(r.vin).id, r.seq, r.t0_ms)
+            if key in new:
+                new.discard(key)  # the same message twice in one batch counts once
+                fresh.append((env, r))
+        return fresh
+
+    def _rows(self, fresh: list[tuple[Envelope, Readings]]) -> list[list[float | int | None]]:
+        """Merge rows by (vehicle, ts): the first value of each signal wins."""
+        width = len(self.columns)
+        merged: dict[tuple[int, int], list[float | None]] = {}
+        for _, r in fresh:
+            vid = self.vehicles.get(r.vin).id
+            present = [(self.column_index[c], vals) for c, vals in r.columns.items()]
+            for i, ts in enumerate(r.ts_ms):
+                row = merged.get((vid, ts))
+                if row is None:
+                    row = merged[(vid, ts)] = [None] * width
+                for ci, vals in present:
+                    v = vals[i]
+                    if v is not None and row[ci] is None:
+                        row[ci] = v
+        odo = self.column_index.get("odometer_km")
+        out: list[list[float | int | None]] = []
+        by_vehicle_state = {self.vehicles.get(r.vin).id: self.vehicles.get(r.vin) for _, r in fresh}
+        for (vid, ts), vals in sorted(merged.items()):
+            if all(v is None for v in vals):
+                continue
+            flags = 0
+            if odo is not None and vals[odo] is not None:
+                state = by_vehicle_state[vid]
+                reading = vals[odo]
+                assert reading is not None
+                if state.odometer_at_ms is None or ts >= state.odometer_at_ms:
+                    if state.odometer_km is not None and reading < state.odometer_km:
+                        flags |= FLAG_ODOMETER_BACKWARDS
+                    else:
+                        state.odometer_km, state.odometer_at_ms = reading, ts
+            out.append([vid, ts, flags, *vals])
+        return out
+
+    async def _copy_rows(self, rows: list[list[float | int | None]]) -> None:
+        async with self.conn.cursor() as cur, cur.copy(self._copy) as copy:
+            copy.set_types(["int4", "int8", "int2"] + ["float8"] * len(self.columns))
+            for row in rows:
+                await copy.write_row(row)
+
+    async def _events(self, fresh: list[tuple[Envelope, Readings]]) -> int:
+        cols: tuple[list[object], ...] = ([], [], [], [], [])
+        for _, r in fresh:
+            vid = self.vehicles.get(r.vin).id
+            for ev in r.events:
+                for col, val in zip(cols, (vid, ev.t_ms, ev.type, ev.known, json.dumps(ev.attrs)),
+                                    strict=True):
+                    col.append(val)
+        if not cols[0]:
+            return 0
+        cur = await self.conn.execute(
+            sql.SQL(
+                "INSERT INTO cockpit_events (vehicle_id, ts, type, known, attrs) "
+                "SELECT v, {ts}, ty, k, a::jsonb FROM unnest(%s::int[], %s::bigint[], %s::text[],"
+                " %s::bool[], %s::text[]) AS u(v, t, ty, k, a) ON CONFLICT DO NOTHING"
+            ).format(ts=_ts("t")),
+            cols,
+        )
+        return cur.rowcount
+
+    async def _dead_letters(self, batch: Sequence[Envelope]) -> int:
+        bad = [e for e in batch if e.rejections]
+        if not bad:
+            return 0
+        async with self.conn.cursor() as cur:
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO dead_letters (digest, topic, vin, decoder, reason_code, reason,"
+                    " details, partial, payload, size, received_at, last_received_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, {r}, {r})"
+                    " ON CONFLICT (digest) DO UPDATE SET times = dead_letters.times + 1,"
+                    " last_received_at = EXCLUDED.last_received_at"
+                ).format(r=_ts("%s")),
+                [
+                    (e.digest, e.topic, e.vin, e.decoder, e.rejections[0].code,
+                     e.rejections[0].detail,
+                     json.dumps([{"code": x.code, "detail": x.detail} for x in e.rejections[:50]]),
+                     e.readings is not None, e.payload, len(e.payload), e.received_ms,
+                     e.received_ms)
+                    for e in bad
+                ],
+            )
+        return len(bad)
+
+    async def _touch_vehicles(
+        self, accepted: list[Envelope], rows: list[list[float | int | None]]
+    ) -> None:
+        if not accepted:
+            return
+        seen: dict[int, list[int | None]] = {}  # id -> [received, last sample]
+        for env in accepted:
+            assert env.readings is not None
+            vid = self.vehicles.get(env.readings.vin).id
+            entry = seen.setdefault(vid, [env.received_ms, None])
+            entry[0] = max(entry[0] or 0, env.received_ms)
+        for row in rows:
+            entry = seen[int(row[0] or 0)]
+            ts = int(row[1] or 0)
+            entry[1] = ts if entry[1] is None else max(entry[1], ts)
+        ids = sorted(seen)
+        states = {self.vehicles.get(e.readings.vin).id: self.vehicles.get(e.readings.vin)
+                  for e in accepted if e.readings}
+        odo = [states[vid].odometer_km for vid in ids]
+        odo_at = [states[vid].odometer_at_ms for vid in ids]
+        await self.conn.execute(
+            sql.SQL(
+                "UPDATE vehicles v SET last_seen = greatest(v.last_seen, {seen}),"
+                " last_sample_at = greatest(v.last_sample_at, {sample}),"
+                " odometer_km = CASE WHEN u.oa IS NOT NULL AND (v.odometer_at IS NULL OR"
+                " {oa} > v.odometer_at) THEN u.o ELSE v.odometer_km END,"
+                " odometer_at = greatest(v.odometer_at, {oa})"
+                " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[])"
+                " AS u(id, s, ls, o, oa) WHERE v.id = u.id"
+            ).format(seen=_ts("u.s"), sample=_ts("u.ls"), oa=_ts("u.oa")),
+            (ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids], odo, odo_at),
+        )
+
+
+def _times(accepted: list[Envelope]) -> list[int]:
+    out: list[int] = []
+    for env in accepted:
+        r = env.readings
+        assert r is not None
+        out.append(r.t0_ms)
+        if r.ts_ms:
+            out.append(min(r.ts_ms))
+            out.append(max(r.ts_ms))
+        out.extend(e.t_ms for e in r.events)
+    return out
