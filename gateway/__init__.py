@@ -1,0 +1,3 @@
+"""The gateway process: MQTT in, HTTP out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Acknowledge MQTT messages in the order they arrived, once their batch has committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class AckSequencer:
+    """Batches may commit out of order (several writers); PUBACKs still leave in order.
+
+    One sequencer per broker connection: after a reconnect the broker redelivers whatever
+    was not acknowledged, so acks meant for the old connection are dropped.
+    """
+
+    def __init__(self, send_ack: Callable[[int, int], None]) -> None:
+        self._send_ack = send_ack
+        self._next_index = 0
+        self._issued = 0
+        self._waiting: dict[int, tuple[int, int]] = {}  # index -> (mid, qos), committed
+        self.closed = False
+
+    def register(self) -> int:
+        """Number the next received message."""
+        index = self._issued
+        self._issued += 1
+        return index
+
+    @property
+    def outstanding(self) -> int:
+        """Received and not yet acknowledged."""
+        return self._issued - self._next_index
+
+    def done(self, index: int, mid: int, qos: int) -> None:
+        """Message ``index`` is committed; send every ack that is now in order."""
+        if self.closed:
+            return
+        self._waiting[index] = (mid, qos)
+        while self._next_index in self._waiting:
+            mid_, qos_ = self._waiting.pop(self._next_index)
+            self._next_index += 1
+            if qos_ > 0:
+                self._send_ack(mid_, qos_)

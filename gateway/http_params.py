@@ -1,0 +1,47 @@
+"""Query-parameter parsing for the HTTP API; every error names the parameter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway.http_errors import problem
+
+
+def parse_time(name: str, raw: str) -> int:
+    """ISO 8601 (``2026-11-20``, ``2026-11-20T08:00:00Z``) or ms since epoch -> ms."""
+    if raw.isdigit():
+        return int(raw)
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise problem(400, f"parameter {name!r}: {raw!r} is not ISO 8601 or ms since epoch") \
+            from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def time_range(request: web.Request, default_span_ms: int = 86_400_000) -> tuple[int, int]:
+    """``from`` / ``to`` (to exclusive); defaults to the last day."""
+    q = request.query
+    end = parse_time("to", q["to"]) if "to" in q else int(datetime.now(UTC).timestamp() * 1000)
+    start = parse_time("from", q["from"]) if "from" in q else end - default_span_ms
+    if start >= end:
+        raise problem(400, "parameter 'from' must be before 'to'")
+    return start, end
+
+
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter within [lo, hi]."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise problem(400, f"parameter {name!r}: {raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise problem(400, f"parameter {name!r}: {value} outside {lo}..{hi}")
+    return value

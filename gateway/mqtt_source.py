@@ -1,0 +1,117 @@
+"""MQTT in: a persistent QoS 1 session with manual acknowledgements.
+
+aiomqtt does not expose paho-mqtt 2's manual acks, so we switch them on through the paho
+client aiomqtt wraps (``Client._client``); this module is the only place that touches it.
+The broker never has more than ``inflight`` unacknowledged messages out to us (MQTT 5
+Receive Maximum), which is what bounds the gateway's memory: no ack, no more messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from decoders.registry import SUBSCRIPTIONS
+from gateway.acks import AckSequencer
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_S = 7 * 86_400
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A received message waiting for its batch to commit."""
+
+    topic: str
+    payload: bytes
+    received_ms: int
+    mid: int
+    qos: int
+    index: int
+    acks: AckSequencer
+
+    def ack(self) -> None:
+        """Mark committed; the PUBACK leaves once every earlier message is committed too."""
+        self.acks.done(self.index, self.mid, self.qos)
+
+
+def topic_filters(settings: Settings) -> list[str]:
+    """The subscriptions, through ``$share/<group>/`` when replicas share the load."""
+    prefix = f"$share/{settings.shared_group}/" if settings.shared_group else ""
+    return [prefix + t for t in SUBSCRIPTIONS]
+
+
+def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -> aiomqtt.Client:
+    """An aiomqtt client on a persistent MQTT 5 session, with acks left to us."""
+    host, port, user, password, tls = settings.mqtt_parts
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    props.ReceiveMaximum = settings.inflight
+    if tls and tls_context is None:
+        tls_context = ssl.create_default_context()
+    client = aiomqtt.Client(
+        host, port, identifier=settings.effective_client_id,
+        protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props,
+        username=user, password=password, tls_context=tls_context, keepalive=30,
+    )
+    client._client.manual_ack_set(True)
+    return client
+
+
+class MqttSource:
+    """Keeps one broker connection up and hands every message to ``deliver``."""
+
+    def __init__(self, settings: Settings, metrics: Metrics,
+                 deliver: Callable[[Inbound], None]) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.deliver = deliver
+        self.connected = asyncio.Event()
+        self._acks: AckSequencer | None = None
+
+    @property
+    def outstanding(self) -> int:
+        """Messages received on the current connection and not yet acknowledged."""
+        return self._acks.outstanding if self._acks else 0
+
+    async def run(self) -> None:
+        """Connect, subscribe, receive; reconnect with backoff forever."""
+        delay = 0.5
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost: %s; retrying in %.1fs", exc, delay)
+            finally:
+                self.connected.clear()
+                if self._acks:
+                    self._acks.closed = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _session(self) -> None:
+        client = make_client(self.settings)
+        async with client:
+            paho = client._client
+            acks = self._acks = AckSequencer(lambda mid, qos: paho.ack(mid, qos))
+            for topic in topic_filters(self.settings):
+                await client.subscribe(topic, qos=1)
+            self.metrics.reconnects.inc()
+            self.connected.set()
+            log.info("subscribed to %s as %s", topic_filters(self.settings),
+                     self.settings.effective_client_id)
+            async for m in client.messages:
+                payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                self.metrics.received.inc()
+                self.deliver(Inbound(m.topic.value, payload, int(time.time() * 1000), m.mid,
+                                     m.qos, acks.register(), acks))

@@ -1,0 +1,125 @@
+"""One typed settings object, read from flags, then environment, then an optional TOML file,
+then defaults; checked at start-up with the key's name in every error."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway can be told. Field name ``x_y`` is flag ``--x-y`` and
+    environment variable ``TELEMATICS_X_Y``."""
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    db_url: str = "postgresql://postgres@127.0.0.1:5432/telematics"
+    http: str = "127.0.0.1:8080"
+    client_id: str = ""
+    shared_group: str = ""
+    inflight: int = 1000
+    batch_max_messages: int = 500
+    batch_max_wait_ms: int = 50
+    writers: int = 2
+    log_level: str = "INFO"
+
+    @property
+    def effective_client_id(self) -> str:
+        """The MQTT client id: configured, or stable per host so the session survives restarts."""
+        return self.client_id or f"telematics-gateway-{socket.gethostname()}"[:64]
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        """``http`` split into host and port."""
+        host, _, port = self.http.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @property
+    def mqtt_parts(self) -> tuple[str, int, str | None, str | None, bool]:
+        """Host, port, username, password and TLS flag from ``mqtt_url``."""
+        u = urlsplit(self.mqtt_url)
+        tls = u.scheme == "mqtts"
+        return u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), u.username, \
+            u.password, tls
+
+
+def env_name(key: str) -> str:
+    """``mqtt_url`` -> ``TELEMATICS_MQTT_URL``."""
+    return "TELEMATICS_" + key.upper()
+
+
+def flag_name(key: str) -> str:
+    """``mqtt_url`` -> ``--mqtt-url``."""
+    return "--" + key.replace("_", "-")
+
+
+def load(flags: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+    """Merge flags (None = not given), environment and ``TELEMATICS_CONFIG`` file; validate."""
+    environ = dict(os.environ if environ is None else environ)
+    file_values: dict[str, Any] = {}
+    path = flags.get("config") or environ.get("TELEMATICS_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                file_values = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"TELEMATICS_CONFIG (--config): cannot read {path}: {exc}") from exc
+    values: dict[str, Any] = {}
+    known = {f.name: f for f in fields(Settings)}
+    for key in file_values:
+        if key not in known:
+            raise SettingsError(f"{path}: unknown key {key!r}")
+    for key, f in known.items():
+        raw = flags.get(key)
+        where = flag_name(key)
+        if raw is None and env_name(key) in environ:
+            raw, where = environ[env_name(key)], env_name(key)
+        if raw is None and key in file_values:
+            raw, where = file_values[key], f"{path}: {key}"
+        if raw is None:
+            continue
+        if f.type in ("int", int):
+            try:
+                raw = int(raw)
+            except (TypeError, ValueError):
+                raise SettingsError(f"{where}: {raw!r} is not an integer") from None
+        values[key] = raw
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    """Check every setting; raise SettingsError naming the key."""
+    def bad(key: str, why: str) -> SettingsError:
+        return SettingsError(f"{env_name(key)} ({flag_name(key)}): {why}")
+
+    u = urlsplit(s.mqtt_url)
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise bad("mqtt_url", f"{s.mqtt_url!r} is not mqtt://host:port or mqtts://host:port")
+    try:
+        _ = u.port
+    except ValueError:
+        raise bad("mqtt_url", f"{s.mqtt_url!r} has a bad port") from None
+    if urlsplit(s.db_url).scheme not in ("postgresql", "postgres"):
+        raise bad("db_url", f"{s.db_url!r} is not a postgresql:// URL")
+    host, _, port = s.http.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise bad("http", f"{s.http!r} is not host:port")
+    if s.shared_group and any(c in s.shared_group for c in "/+#"):
+        raise bad("shared_group", f"{s.shared_group!r} may not contain / + #")
+    for key, lo, hi in (("inflight", 1, 65535), ("batch_max_messages", 1, 100_000),
+                        ("batch_max_wait_ms", 0, 60_000), ("writers", 1, 16)):
+        value = getattr(s, key)
+        if not lo <= value <= hi:
+            raise bad(key, f"{value} outside {lo}..{hi}")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise bad("log_level", f"{s.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
