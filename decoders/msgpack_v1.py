@@ -28,5 +28,6 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     except msgpack.ExtraData:
         raise Rejected("malformed", "msgpack: trailing bytes after the payload map") from None
     except (ValueError, msgpack.UnpackException, TypeError, RecursionError) as exc:
-        raise Rejected("malformed", f"msgpack: {type(exc).__name__}: {str(exc)[:120]}") from None
+        why = str(exc)[:120] or "not valid MessagePack"
+        raise Rejected("malformed", f"msgpack: {type(exc).__name__}: {why}") from None
     return check_map(doc, ctx)

@@ -1,0 +1,83 @@
+"""Who the simulated vehicles are: VIN, timezone, powertrain, habits. Deterministic per seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+HOMES = [  # timezone, latitude, longitude
+    ("Europe/Berlin", 52.52, 13.40), ("Europe/Paris", 48.86, 2.35),
+    ("Asia/Shanghai", 31.23, 121.47), ("America/New_York", 40.71, -74.01),
+    ("Europe/Madrid", 40.42, -3.70), ("Asia/Tokyo", 35.68, 139.69),
+    ("America/Los_Angeles", 34.05, -118.24), ("Australia/Sydney", -33.87, 151.21),
+]
+MODELS = {"ice": ["Aurora 1.5T", "Boreal 2.0"], "bev": ["Volta EV", "Ion Cross"],
+          "phev": ["Hybrid Tourer"]}
+PERSONAS = ("commuter", "commuter", "commuter", "errands", "weekender", "light")
+DOMAINS = ("navigation", "media", "voice", "phone", "projection", "climate", "adas", "apps")
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSpec:
+    """A simulated vehicle and its habits."""
+
+    index: int
+    vin: str
+    tz: str
+    home_lat: float
+    home_lon: float
+    powertrain: str
+    model: str
+    persona: str
+    delivered_on: date
+    odometer_km: float
+    commute_km: float
+    dormant_from_day: int | None
+    offline_from_day: int | None
+    offline_days: int
+    json_topic: bool
+    domains: tuple[str, ...]
+    owner_id: str
+    dealer_id: str
+
+
+def make_vin(rng: np.random.Generator, index: int) -> str:
+    """A 17-character VIN (no I, O, Q), unique per index."""
+    wmi = "".join(rng.choice(list("LSVWFJKMZ"), 3))
+    body = "".join(rng.choice(list(VIN_CHARS), 8))
+    return f"{wmi}{body}{index:06d}"
+
+
+def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.1,
+               catchup_share: float = 0.05) -> list[VehicleSpec]:
+    """``n`` vehicles; the same seed always gives the same fleet."""
+    fleet = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i, 1])
+        tz, lat, lon = HOMES[int(rng.integers(len(HOMES)))]
+        powertrain = str(rng.choice(["ice", "ice", "bev", "phev"]))
+        persona = str(rng.choice(PERSONAS))
+        dormant = int(rng.integers(1, max(2, days))) if rng.random() < 0.08 else None
+        offline = None
+        offline_days = 0
+        if days >= 3 and rng.random() < catchup_share:
+            offline_days = int(rng.integers(1, min(7, days - 1) + 1))
+            offline = int(rng.integers(0, days - offline_days + 1))
+        age_days = int(rng.integers(10, 1500))
+        n_domains = int(rng.integers(1, len(DOMAINS) + 1))
+        fleet.append(VehicleSpec(
+            index=i, vin=make_vin(rng, i), tz=tz,
+            home_lat=lat + float(rng.normal(0, 0.05)), home_lon=lon + float(rng.normal(0, 0.05)),
+            powertrain=powertrain, model=str(rng.choice(MODELS[powertrain])), persona=persona,
+            delivered_on=start - timedelta(days=age_days),
+            odometer_km=round(age_days * float(rng.uniform(15, 60)), 3),
+            commute_km=float(rng.uniform(6, 35)), dormant_from_day=dormant,
+            offline_from_day=offline, offline_days=offline_days,
+            json_topic=bool(rng.random() < json_share),
+            domains=tuple(sorted(rng.choice(DOMAINS, n_domains, replace=False).tolist())),
+            owner_id=f"CUST-{seed % 1000:03d}-{i:06d}", dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}",
+        ))
+    return fleet

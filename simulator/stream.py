@@ -1,0 +1,123 @@
+"""From vehicle chunks to MQTT messages in send order, with faults injected."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from simulator.fleet import VehicleSpec
+from simulator.garbage import EXPECTED_CODE, KINDS, garbage
+from simulator.truth import FleetTruth, VehicleTruth
+from simulator.vehicle import Chunk, VehicleLife
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Probabilities per message (gaps: per message, a 10-minute outage starts)."""
+
+    duplicates: float = 0.0
+    reorder: float = 0.0
+    gaps: float = 0.0
+    garbage: float = 0.0
+    gap_minutes: int = 10
+
+
+@dataclass(order=True, slots=True)
+class Outgoing:
+    """One MQTT publish."""
+
+    send_ms: int
+    order: int
+    topic: str = field(compare=False)
+    payload: bytes = field(compare=False)
+
+
+def encode(chunk: Chunk, vin: str, seq: int, as_json: bool) -> bytes:
+    """A v1 contract payload for ``chunk``."""
+    names: dict[str, None] = {}
+    for _, row in chunk.rows:
+        names.update(dict.fromkeys(row))
+    doc: dict[str, Any] = {
+        "v": 1, "vin": vin, "seq": seq, "t0": chunk.t0,
+        "dt": [t - chunk.t0 for t, _ in chunk.rows],
+        "signals": {n: [row.get(n) for _, row in chunk.rows] for n in names},
+    }
+    if chunk.events:
+        doc["events"] = chunk.events
+    if as_json:
+        return json.dumps(doc, separators=(",", ":")).encode()
+    return msgpack.packb(doc)  # type: ignore[no-any-return]
+
+
+def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbeat_s: int,
+                   faults: Faults, fleet_truth: FleetTruth) -> Iterator[Outgoing]:
+    """One vehicle's publishes in send order (faults may delay some by up to a week)."""
+    meta = {"model": spec.model, "powertrain": spec.powertrain, "timezone": spec.tz,
+            "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
+            "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
+            "json_topic": spec.json_topic, "dormant_from_day": spec.dormant_from_day}
+    truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
+    life = VehicleLife(spec, start, days, seed, heartbeat_s, truth)
+    rng = np.random.default_rng([seed, spec.index, 3])
+    topic = f"vehicles/{spec.vin}/telemetry" + ("/json" if spec.json_topic else "")
+    offline = (0, 0)
+    if spec.offline_from_day is not None:
+        lo = life.day_bounds(start)[0] + spec.offline_from_day * 86_400_000
+        offline = (lo, lo + spec.offline_days * 86_400_000)
+    heap: list[Outgoing] = []
+    order = spec.index << 32
+    gap_until = 0
+    wall_now = int(time.time() * 1000)
+    for seq, (_, chunk) in enumerate(life.chunks()):
+        payload = encode(chunk, spec.vin, seq, spec.json_topic)
+        truth.messages += 1
+        send = chunk.send_ms
+        if offline[0] <= send < offline[1]:
+            send = offline[1] + int(rng.integers(0, 60_000))
+            fleet_truth.faults["offline_catchup"] += 1
+        elif send < gap_until:
+            send = gap_until + int(rng.integers(0, 5_000))
+            fleet_truth.faults["gap_catchup"] += 1
+        elif rng.random() < faults.gaps:
+            gap_until = send + faults.gap_minutes * 60_000
+            send = gap_until
+            fleet_truth.faults["gap_catchup"] += 1
+        if rng.random() < faults.reorder:
+            send += int(rng.integers(2_000, 60_000))
+            fleet_truth.faults["reordered"] += 1
+        order += 1
+        heapq.heappush(heap, Outgoing(send, order, topic, payload))
+        if rng.random() < faults.duplicates:
+            order += 1
+            heapq.heappush(heap, Outgoing(send + int(rng.integers(0, 30_000)), order, topic,
+                                          payload))
+            fleet_truth.faults["duplicated"] += 1
+        if rng.random() < faults.garbage:
+            kind = KINDS[len(fleet_truth.garbage) % len(KINDS)]
+            bad = garbage(kind, spec.vin, 10**9 + seq, chunk.t0, rng, wall_now)
+            bad_topic = f"vehicles/{spec.vin}/telemetry"
+            fleet_truth.garbage.append({
+                "topic": bad_topic, "kind": kind, "reason_code": EXPECTED_CODE[kind],
+                "digest": hashlib.sha256(bad_topic.encode() + b"\0" + bad).hexdigest()})
+            order += 1
+            heapq.heappush(heap, Outgoing(send + 1, order, bad_topic, bad))
+        while heap and heap[0].send_ms <= chunk.send_ms:  # later messages are never earlier
+            yield heapq.heappop(heap)
+    while heap:
+        yield heapq.heappop(heap)
+
+
+def fleet_stream(fleet: list[VehicleSpec], start: date, days: int, seed: int,
+                 heartbeat_s: int, faults: Faults, truth: FleetTruth) -> Iterator[Outgoing]:
+    """Every vehicle's publishes merged in send order."""
+    streams = [vehicle_stream(v, start, days, seed, heartbeat_s, faults, truth) for v in fleet]
+    return heapq.merge(*streams)

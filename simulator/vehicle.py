@@ -1,0 +1,281 @@
+"""One vehicle's life, local day by local day: trips, parked heartbeats, refuels, charging,
+cockpit events; rows grouped into contract messages. Truth is recorded as rows are made."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from simulator.drive import drive_trace
+from simulator.fleet import VehicleSpec
+from simulator.truth import DayTruth, VehicleTruth
+
+BATCH_S = 10
+SERVICE_INTERVAL_KM = 15_000.0
+Row = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Rows (and events) that leave the vehicle as one message at ``send_ms``."""
+
+    t0: int
+    rows: list[tuple[int, Row]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def send_ms(self) -> int:
+        """When the vehicle sends it: right after its last row."""
+        return self.rows[-1][0] + 1000 if self.rows else self.t0
+
+
+@dataclass(slots=True)
+class State:
+    """What the vehicle carries from trip to trip."""
+
+    odometer: float
+    fuel: float
+    soc: float
+    lat: float
+    lon: float
+    heading: float
+    charging: bool = False
+    charge_started_ms: int = 0
+    service_base_km: float = 0.0
+
+
+class VehicleLife:
+    """Generates one vehicle's chunks in time order."""
+
+    def __init__(self, spec: VehicleSpec, start: date, days: int, seed: int,
+                 heartbeat_s: int, truth: VehicleTruth) -> None:
+        self.spec = spec
+        self.start = start
+        self.days = days
+        self.tz = ZoneInfo(spec.tz)
+        self.heartbeat_s = heartbeat_s
+        self.truth = truth
+        self.rng = np.random.default_rng([seed, spec.index, 2])
+        self.state = State(spec.odometer_km, float(self.rng.uniform(40, 95)),
+                           float(self.rng.uniform(50, 95)), spec.home_lat, spec.home_lon,
+                           float(self.rng.uniform(0, 360)))
+        self.state.service_base_km = spec.odometer_km - float(self.rng.uniform(0, 12_000))
+        ice, ev = spec.powertrain in ("ice", "phev"), spec.powertrain in ("bev", "phev")
+        self.has_fuel, self.has_battery = ice, ev
+        self.l_per_100 = float(self.rng.uniform(5.5, 9.0))
+        self.kwh_per_100 = float(self.rng.uniform(15, 21))
+
+    def day_bounds(self, day: date) -> tuple[int, int]:
+        """UTC ms of local midnight starting and ending ``day``."""
+        lo = datetime(day.year, day.month, day.day, tzinfo=self.tz)
+        nxt = day + timedelta(days=1)
+        hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=self.tz)
+        return int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
+
+    def chunks(self) -> Iterator[tuple[int, Chunk]]:
+        """``(day_end_ms, chunk)`` for every chunk, in time order."""
+        t = self.day_bounds(self.start)[0]
+        for d in range(self.days):
+            day = self.start + timedelta(days=d)
+            lo, hi = self.day_bounds(day)
+            truth = self.truth.day(day.isoformat())
+            t = max(t, lo)
+            for planned, km, kind in self._plan(d, day, lo):
+                trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
+                if trip_start > hi - 2 * 3_600_000:
+                    break
+                yield from ((hi, c) for c in self._parked(t, trip_start, truth))
+                end, chunks = self._trip(trip_start, km, kind, truth)
+                yield from ((hi, c) for c in chunks)
+                t = end
+            yield from ((hi, c) for c in self._parked(t, hi, truth))
+            truth.final_odometer_km = round(self.state.odometer, 3)
+
+    def _plan(self, d: int, day: date, lo: int) -> list[tuple[int, float, str]]:
+        """Trips of one local day: (start ms, km, road kind), not overlapping."""
+        s, rng = self.spec, self.rng
+        if s.dormant_from_day is not None and d >= s.dormant_from_day:
+            return []
+        if rng.random() < 0.08:
+            return []
+        weekend = day.weekday() >= 5
+        wanted: list[tuple[float, float, str]] = []  # (local hour, km, kind)
+
+        def outing(hour: float, km: float, kind: str, stay_h: float) -> None:
+            wanted.append((hour, km, kind))
+            wanted.append((hour + stay_h, km * float(rng.uniform(0.9, 1.1)), kind))
+
+        if s.persona == "light" and rng.random() > 0.35:
+            return []
+        if s.persona == "commuter" and not weekend:
+            kind = "suburban" if s.commute_km > 15 else "urban"
+            outing(float(rng.uniform(6.8, 8.7)), s.commute_km, kind, float(rng.uniform(8.5, 10)))
+            if rng.random() < 0.35:
+                outing(float(rng.uniform(19, 20.5)), float(rng.uniform(2, 9)), "urban", 0.6)
+        else:
+            trips_today = int(rng.integers(1, 4 if s.persona == "errands" else 3))
+            hour = float(rng.uniform(9, 11))
+            for _ in range(trips_today):
+                outing(hour, float(rng.uniform(2, 12)), "urban", float(rng.uniform(0.4, 1.5)))
+                hour += float(rng.uniform(2, 4))
+            long_p = 0.6 if s.persona == "weekender" else 0.15
+            if weekend and rng.random() < long_p:
+                outing(float(rng.uniform(8, 9)), float(rng.uniform(60, 220)), "highway", 0.3)
+        plan: list[tuple[int, float, str]] = []
+        next_free = lo
+        for hour, km, kind in sorted(wanted):
+            start = max(lo + int(hour * 3_600_000), next_free)
+            start -= start % 1000
+            plan.append((start, km, kind))
+            est_s = km / {"urban": 30, "suburban": 50, "highway": 90}[kind] * 3600 + 120
+            next_free = start + int(est_s * 1000) + 15 * 60_000
+        return [p for p in plan if p[0] < lo + 86_400_000 - 3 * 3_600_000]
+
+    def _outside_temp(self, t_ms: int) -> float:
+        doy = datetime.fromtimestamp(t_ms / 1000, self.tz).timetuple().tm_yday
+        hour = datetime.fromtimestamp(t_ms / 1000, self.tz).hour
+        season = math.cos((doy - 200) / 365 * 2 * math.pi) * (1 if self.spec.home_lat > 0 else -1)
+        return round(12 + 11 * season + 4 * math.sin((hour - 9) / 24 * 2 * math.pi), 1)
+
+    def _common(self, temp: float, ignition: str) -> Row:
+        st = self.state
+        row: Row = {
+            "Vehicle.TraveledDistance": round(st.odometer, 3),
+            "Vehicle.CurrentLocation.Latitude": round(st.lat, 6),
+            "Vehicle.CurrentLocation.Longitude": round(st.lon, 6),
+            "Vehicle.LowVoltageSystemState": ignition,
+            "Vehicle.Exterior.AirTemperature": temp,
+            "Vehicle.Service.DistanceToService": round(
+                SERVICE_INTERVAL_KM - (st.odometer - st.service_base_km), 1),
+        }
+        if self.has_fuel:
+            row["Vehicle.Powertrain.FuelSystem.RelativeLevel"] = round(st.fuel, 2)
+        if self.has_battery:
+            row["Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed"] = round(st.soc, 2)
+            row["Vehicle.Powertrain.TractionBattery.Charging.IsCharging"] = st.charging
+        return row
+
+    def _parked(self, frm: int, to: int, truth: DayTruth) -> Iterator[Chunk]:
+        """Heartbeats on the grid between trips; refuelling and charging happen here."""
+        st, hb = self.state, self.heartbeat_s * 1000
+        t = frm - frm % hb + hb
+        if self.has_fuel and st.fuel < 15 and t < to:
+            st.fuel = 100.0
+            truth.refuels += 1
+        if self.has_battery and st.soc < 45 and not st.charging and t < to:
+            st.charging, st.charge_started_ms = True, t
+            truth.charges += 1
+        while t < to:
+            if st.charging:
+                st.soc = min(90.0, st.soc + 11.0 * hb / 3_600_000)
+            row = self._common(self._outside_temp(t), "OFF")
+            if st.charging and st.soc >= 90.0:
+                st.charging = False
+            yield Chunk(t, [(t, row)])
+            self._count_rows([(t, row)])
+            t += hb
+
+    def _count_rows(self, rows: list[tuple[int, Row]]) -> None:
+        self.truth.rows += len(rows)
+        self.truth.values += sum(len(r) for _, r in rows)
+
+    def _trip(self, start: int, km: float, kind: str, truth: DayTruth) -> tuple[int, list[Chunk]]:
+        st, rng, spec = self.state, self.rng, self.spec
+        st.charging = False
+        trace = drive_trace(rng, km, kind)
+        home_dist = math.hypot(st.lat - spec.home_lat, st.lon - spec.home_lon) * 111
+        if home_dist > 3:
+            st.heading = math.degrees(math.atan2(spec.home_lon - st.lon, spec.home_lat - st.lat))
+        st.heading = (st.heading + float(rng.normal(0, 40))) % 360
+        odo0 = st.odometer
+        volume = float(rng.integers(8, 40)) if "media" in spec.domains else None
+        temp = self._outside_temp(start)
+        ac = temp > 22
+        rows: list[tuple[int, Row]] = []
+        n = len(trace.speed)
+        for i in range(n):
+            t = start + i * 1000
+            st.odometer = odo0 + float(trace.distance[i])
+            step_km = float(trace.speed[i]) / 3600
+            st.heading = (st.heading + float(rng.normal(0, 2))) % 360
+            rad = math.radians(st.heading)
+            ignition = "START" if i == 0 else ("OFF" if i == n - 1 else "ON")
+            row = self._common(temp, ignition)
+            st.lat += step_km * math.cos(rad) / 111
+            st.lon += step_km * math.sin(rad) / (111 * max(0.2, math.cos(math.radians(st.lat))))
+            row["Vehicle.Speed"] = float(trace.speed[i])
+            row["Vehicle.CurrentLocation.Heading"] = round(st.heading, 1)
+            row["Vehicle.Acceleration.Longitudinal"] = float(trace.accel[i])
+            row["Vehicle.Cabin.HVAC.IsAirConditioningActive"] = ac
+            if volume is not None:
+                row["Vehicle.Cabin.Infotainment.Media.Volume"] = volume
+            if self.has_fuel:
+                row["Vehicle.Powertrain.CombustionEngine.Speed"] = round(
+                    0.0 if i == n - 1 else 750 + float(trace.speed[i]) * 28, 0)
+                st.fuel = max(0.0, st.fuel - step_km * self.l_per_100 / 50)
+            if self.has_battery:
+                st.soc = max(0.0, st.soc - step_km * self.kwh_per_100 / 60)
+            rows.append((t, row))
+        st.odometer = odo0 + float(trace.distance[-1])
+        self._count_rows(rows)
+        trip_km = round(rows[-1][1]["Vehicle.TraveledDistance"]
+                        - rows[0][1]["Vehicle.TraveledDistance"], 3)
+        end = rows[-1][0]
+        truth.km = round(truth.km + trip_km, 3)
+        truth.drive_seconds += (end - start) // 1000
+        truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind})
+        chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, n, BATCH_S)]
+        for ev in self._cockpit_events(start, end, kind, ac):
+            truth.events[ev["type"]] += 1
+            self.truth.events += 1
+            idx = min((ev["t"] - start) // (BATCH_S * 1000), len(chunks) - 1)
+            chunks[idx].events.append(ev)
+        return end, chunks
+
+    def _cockpit_events(self, start: int, end: int, kind: str, ac: bool) -> list[dict[str, Any]]:
+        rng, doms = self.rng, self.spec.domains
+        hours = (end - start) / 3_600_000
+        out: list[dict[str, Any]] = []
+
+        def at(t: int, typ: str, **attrs: Any) -> None:
+            out.append({"t": t, "type": typ, "attrs": attrs})
+
+        def poisson(rate: float, typ: str, **attrs: Any) -> None:
+            for _ in range(int(rng.poisson(rate * hours))):
+                at(int(rng.integers(start, end)), typ, **attrs)
+
+        if "projection" in doms and rng.random() < 0.8:
+            at(start + 3000, "infotainment.projection.connected",
+               kind=str(rng.choice(["carplay", "android_auto"])))
+        if "navigation" in doms and rng.random() < (0.9 if kind == "highway" else 0.35):
+            at(start + 6000, "infotainment.navigation.route_started", destination="work")
+        if "media" in doms and rng.random() < 0.7:
+            at(start + 8000, "infotainment.media.play",
+               source=str(rng.choice(["radio", "bluetooth", "streaming", "usb"])))
+        if "climate" in doms:
+            if ac:
+                at(start + 2000, "climate.ac.on")
+            elif self._outside_temp(start) < 8:
+                at(start + 2000, "climate.seat_heating.on")
+        if "voice" in doms:
+            poisson(0.8, "infotainment.voice.command", domain="navigation")
+        if "phone" in doms:
+            poisson(0.5, "infotainment.phone.call")
+        if "adas" in doms and kind == "highway":
+            poisson(2.0, "adas.lane_keep.engaged")
+        if "apps" in doms:
+            poisson(0.6, "app.opened", app="weather")
+        # one event per (time, type): the contract's dedup key
+        seen: set[tuple[int, str]] = set()
+        unique = []
+        for ev in sorted(out, key=lambda e: (e["t"], e["type"])):
+            if (ev["t"], ev["type"]) not in seen:
+                seen.add((ev["t"], ev["type"]))
+                unique.append(ev)
+        return unique

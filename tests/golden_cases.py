@@ -1,0 +1,31 @@
+"""Golden frame cases: tests/golden/<case>/{input.*, config.json, expected.json}."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from decoders.errors import Rejected
+from decoders.registry import decode_message
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def cases() -> list[Path]:
+    """Every case folder."""
+    return sorted(p for p in GOLDEN.iterdir() if p.is_dir())
+
+
+def run_case(folder: Path) -> dict[str, Any]:
+    """Decode the case's input and return what the decoder made of it, as JSON data."""
+    config = json.loads((folder / "config.json").read_text())
+    (payload_file,) = folder.glob("input.*")
+    try:
+        r = decode_message(config["topic"], payload_file.read_bytes(), config["now_ms"])
+    except Rejected as exc:
+        return {"rejected": {"code": exc.rejection.code, "detail": exc.rejection.detail}}
+    out = asdict(r)
+    out["rejections"] = [{"code": x.code, "detail": x.detail} for x in r.rejections]
+    return {"readings": out}
