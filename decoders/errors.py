@@ -37,7 +37,7 @@ class Rejection:
         return self.detail
 
 
-class Rejected(Exception):  # noqa: N818 - it is a verdict, not a crash
+class Rejected(Exception):
     """The whole message is rejected; nothing of it is stored."""
 
     def __init__(self, code: RejectCode, detail: str) -> None:

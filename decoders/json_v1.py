@@ -20,7 +20,8 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Rejected("malformed", f"json: {exc.msg} at line {exc.lineno} col {exc.colno}") from None
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise Rejected("malformed", f"json: {exc.msg} at {where}") from None
     except RecursionError:
         raise Rejected("malformed", "json: nesting too deep") from None
     return check_map(doc, ctx)

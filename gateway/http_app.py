@@ -19,7 +19,8 @@ from timeseries import reader
 
 POOL = web.AppKey("pool", AsyncConnectionPool)
 METRICS = web.AppKey("metrics", Metrics)
-HEALTH = web.AppKey("health", Callable[[], dict[str, Any]])
+HealthInfo = Callable[[], dict[str, Any]]
+HEALTH: web.AppKey[HealthInfo] = web.AppKey("health")
 
 
 async def health(request: web.Request) -> web.Response:

@@ -128,7 +128,6 @@ class Pipeline:
                 if env.readings.ts_ms:
                     newest = max(newest, max(env.readings.ts_ms))
                 m.unknown_events.inc(sum(1 for e in env.readings.events if not e.known))
-        for env in result.rejected_by_storage:
-            m.rejected.labels("storage").inc()
+        m.rejected.labels("storage").inc(len(result.rejected_by_storage))
         if newest:
             m.lag_seconds.observe(max(0.0, (now_ms - newest) / 1000))

@@ -111,7 +111,7 @@ def validate(s: Settings) -> None:
         raise bad("mqtt_url", f"{s.mqtt_url!r} has a bad port") from None
     if urlsplit(s.db_url).scheme not in ("postgresql", "postgres"):
         raise bad("db_url", f"{s.db_url!r} is not a postgresql:// URL")
-    host, _, port = s.http.rpartition(":")
+    _host, _, port = s.http.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise bad("http", f"{s.http!r} is not host:port")
     if s.shared_group and any(c in s.shared_group for c in "/+#"):

@@ -78,6 +78,7 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             offline_from_day=offline, offline_days=offline_days,
             json_topic=bool(rng.random() < json_share),
             domains=tuple(sorted(rng.choice(DOMAINS, n_domains, replace=False).tolist())),
-            owner_id=f"CUST-{seed % 1000:03d}-{i:06d}", dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}",
+            owner_id=f"CUST-{seed % 1000:03d}-{i:06d}",
+            dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}",
         ))
     return fleet

@@ -106,7 +106,7 @@ def drop_database(url: str) -> None:
 def query(url: str, q: str, params: Any = None) -> list[tuple[Any, ...]]:
     """Run one query and fetch everything."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(q, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(q, params).fetchall()
 
 
 class Gateway:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -21,10 +23,8 @@ async def ensure_database(url: str) -> None:
         return
     admin = make_conninfo(url, dbname="postgres")
     async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
-        try:
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            pass
 
 
 async def connect(url: str, *, application: str = "telematics-gateway") -> psycopg.AsyncConnection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -56,10 +57,9 @@ async def create_week(conn: psycopg.AsyncConnection, week: int) -> None:
             lo=sql.Literal(week),
             hi=sql.Literal(week + WEEK_MS),
         )
-        try:
+        # another replica may create it between our check and our CREATE
+        with contextlib.suppress(pgerr.DuplicateTable, pgerr.UniqueViolation):
             await conn.execute(stmt)
-        except (pgerr.DuplicateTable, pgerr.UniqueViolation):
-            pass  # another replica created it between our check and our CREATE
 
 
 async def ensure_partitions_around_now(

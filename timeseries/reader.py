@@ -15,7 +15,7 @@ _MS = "(extract(epoch FROM {}) * 1000)::bigint"
 
 
 def _ms(col: str) -> sql.Composable:
-    return sql.SQL(_MS.format(col))  # type: ignore[arg-type]
+    return sql.SQL(_MS.format(col))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ _EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
 
 def _ts(expr: str) -> sql.Composable:
-    return sql.SQL(_EPOCH.format(expr))  # type: ignore[arg-type]
+    return sql.SQL(_EPOCH.format(expr))
 
 
 class BatchWriter:
