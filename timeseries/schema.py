@@ -97,7 +97,92 @@ def _timescale_ddl() -> list[str]:
     return out
 
 
-MIGRATIONS: list[tuple[int, str]] = [(1, "base tables")]
+def _derived_ddl() -> list[str]:
+    return [
+        """ALTER TABLE vehicles
+            ADD COLUMN IF NOT EXISTS registered boolean NOT NULL DEFAULT false,
+            ADD COLUMN IF NOT EXISTS model text,
+            ADD COLUMN IF NOT EXISTS powertrain text,
+            ADD COLUMN IF NOT EXISTS timezone text,
+            ADD COLUMN IF NOT EXISTS delivered_on date,
+            ADD COLUMN IF NOT EXISTS owner_id text,
+            ADD COLUMN IF NOT EXISTS dealer_id text,
+            ADD COLUMN IF NOT EXISTS registry_updated_at timestamptz,
+            ADD COLUMN IF NOT EXISTS dirty_lo timestamptz,
+            ADD COLUMN IF NOT EXISTS dirty_hi timestamptz,
+            ADD COLUMN IF NOT EXISTS activity text,
+            ADD COLUMN IF NOT EXISTS service_status text""",
+        "CREATE INDEX IF NOT EXISTS vehicles_dirty ON vehicles (id) WHERE dirty_lo IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS vehicles_dealer ON vehicles (dealer_id, id)",
+        """CREATE TABLE IF NOT EXISTS trips (
+            vehicle_id int NOT NULL,
+            start_ts timestamptz NOT NULL,
+            end_ts timestamptz NOT NULL,
+            local_day date NOT NULL,
+            start_local_hour smallint NOT NULL,
+            km double precision NOT NULL,
+            km_source text NOT NULL,
+            start_odometer double precision,
+            end_odometer double precision,
+            drive_s double precision NOT NULL,
+            max_speed double precision NOT NULL,
+            above_90_s double precision NOT NULL,
+            night_s double precision NOT NULL,
+            harsh_brakes int NOT NULL,
+            harsh_accels int NOT NULL,
+            fuel_used_pct double precision NOT NULL,
+            energy_used_pct double precision NOT NULL,
+            excluded_deltas int NOT NULL,
+            PRIMARY KEY (vehicle_id, start_ts))""",
+        "CREATE INDEX IF NOT EXISTS trips_day ON trips (vehicle_id, local_day)",
+        """CREATE TABLE IF NOT EXISTS energy_events (
+            vehicle_id int NOT NULL, ts timestamptz NOT NULL, kind text NOT NULL,
+            local_day date NOT NULL, PRIMARY KEY (vehicle_id, ts, kind))""",
+        """CREATE TABLE IF NOT EXISTS daily_usage (
+            vehicle_id int NOT NULL,
+            day date NOT NULL,
+            km double precision NOT NULL,
+            drive_s double precision NOT NULL,
+            trips int NOT NULL,
+            max_speed double precision NOT NULL,
+            above_90_s double precision NOT NULL,
+            night_s double precision NOT NULL,
+            harsh_brakes int NOT NULL,
+            harsh_accels int NOT NULL,
+            fuel_used_pct double precision NOT NULL,
+            energy_used_pct double precision NOT NULL,
+            refuels int NOT NULL,
+            charges int NOT NULL,
+            commute_trips int NOT NULL,
+            cockpit jsonb NOT NULL DEFAULT '{}',
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (vehicle_id, day))""",
+        """CREATE TABLE IF NOT EXISTS segment_days (
+            vehicle_id int NOT NULL, day date NOT NULL, activity text NOT NULL,
+            PRIMARY KEY (vehicle_id, day))""",
+        """CREATE TABLE IF NOT EXISTS service_records (
+            id bigserial PRIMARY KEY,
+            vehicle_id int NOT NULL REFERENCES vehicles (id),
+            done_on date NOT NULL,
+            odometer_km double precision NOT NULL,
+            items text[] NOT NULL,
+            dealer_id text,
+            note text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (vehicle_id, done_on, odometer_km))""",
+        """CREATE TABLE IF NOT EXISTS feed_events (
+            id bigserial PRIMARY KEY,
+            key text NOT NULL UNIQUE,
+            type text NOT NULL,
+            vehicle_id int NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            payload jsonb NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS feed_events_type ON feed_events (type, id)",
+    ]
+
+
+MIGRATIONS: list[tuple[int, str]] = [(1, "base tables"), (2, "registry and derived tables")]
 
 
 async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
@@ -164,6 +249,8 @@ async def migrate(conn: psycopg.AsyncConnection) -> Layout:
 def _migration(version: int, layout: Layout) -> list[str]:
     if version == 1:
         return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale else [])
+    if version == 2:
+        return _derived_ddl()
     raise ValueError(f"unknown migration {version}")
 
 

@@ -22,6 +22,7 @@ from timeseries.schema import Layout
 from timeseries.vehicles import VehicleDirectory
 
 FLAG_ODOMETER_BACKWARDS = 1
+_FAR_FUTURE = 2**62
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
 
@@ -108,9 +109,9 @@ class BatchWriter:
                 await conn.execute(self._upsert)
             result.rows = len(rows)
             result.values = sum(r.value_count for _, r in fresh)
-            result.events = await self._events(fresh)
+            result.events, event_times = await self._events(fresh)
             result.dead_letters = await self._dead_letters(batch)
-            await self._touch_vehicles(accepted, rows)
+            await self._touch_vehicles(accepted, rows, event_times)
         return result
 
     async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:
@@ -186,7 +187,9 @@ class BatchWriter:
             for row in rows:
                 await copy.write_row(row)
 
-    async def _events(self, fresh: list[tuple[Envelope, Readings]]) -> int:
+    async def _events(
+        self, fresh: list[tuple[Envelope, Readings]]
+    ) -> tuple[int, list[tuple[int, int]]]:
         cols: tuple[list[object], ...] = ([], [], [], [], [])
         for _, r in fresh:
             vid = self.vehicles.get(r.vin).id
@@ -195,7 +198,7 @@ class BatchWriter:
                                     strict=True):
                     col.append(val)
         if not cols[0]:
-            return 0
+            return 0, []
         cur = await self.conn.execute(
             sql.SQL(
                 "INSERT INTO cockpit_events (vehicle_id, ts, type, known, attrs) "
@@ -204,7 +207,7 @@ class BatchWriter:
             ).format(ts=_ts("t")),
             cols,
         )
-        return cur.rowcount
+        return cur.rowcount, list(zip(cols[0], cols[1], strict=True))  # type: ignore[arg-type]
 
     async def _dead_letters(self, batch: Sequence[Envelope]) -> int:
         bad = [e for e in batch if e.rejections]
@@ -231,36 +234,48 @@ class BatchWriter:
         return len(bad)
 
     async def _touch_vehicles(
-        self, accepted: list[Envelope], rows: list[list[float | int | None]]
+        self, accepted: list[Envelope], rows: list[list[float | int | None]],
+        new_event_times: list[tuple[int, int]],
     ) -> None:
+        """Latest state, and the time range derivations must look at again (dirty)."""
         if not accepted:
             return
-        seen: dict[int, list[int | None]] = {}  # id -> [received, last sample]
+        seen: dict[int, list[int]] = {}  # id -> [received, first new, last new, last sample]
         for env in accepted:
             assert env.readings is not None
             vid = self.vehicles.get(env.readings.vin).id
-            entry = seen.setdefault(vid, [env.received_ms, None])
-            entry[0] = max(entry[0] or 0, env.received_ms)
+            entry = seen.setdefault(vid, [env.received_ms, _FAR_FUTURE, 0, 0])
+            entry[0] = max(entry[0], env.received_ms)
         for row in rows:
             entry = seen[int(row[0] or 0)]
             ts = int(row[1] or 0)
-            entry[1] = ts if entry[1] is None else max(entry[1], ts)
+            entry[1], entry[2], entry[3] = min(entry[1], ts), max(entry[2], ts), max(entry[3], ts)
+        for vid, t_ms in new_event_times:
+            entry = seen[vid]
+            entry[1], entry[2] = min(entry[1], t_ms), max(entry[2], t_ms)
         ids = sorted(seen)
         states = {self.vehicles.get(e.readings.vin).id: self.vehicles.get(e.readings.vin)
                   for e in accepted if e.readings}
         odo = [states[vid].odometer_km for vid in ids]
         odo_at = [states[vid].odometer_at_ms for vid in ids]
+        dirty = [seen[i][1] < _FAR_FUTURE for i in ids]
         await self.conn.execute(
             sql.SQL(
                 "UPDATE vehicles v SET last_seen = greatest(v.last_seen, {seen}),"
                 " last_sample_at = greatest(v.last_sample_at, {sample}),"
                 " odometer_km = CASE WHEN u.oa IS NOT NULL AND (v.odometer_at IS NULL OR"
                 " {oa} > v.odometer_at) THEN u.o ELSE v.odometer_km END,"
-                " odometer_at = greatest(v.odometer_at, {oa})"
-                " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[])"
-                " AS u(id, s, ls, o, oa) WHERE v.id = u.id"
-            ).format(seen=_ts("u.s"), sample=_ts("u.ls"), oa=_ts("u.oa")),
-            (ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids], odo, odo_at),
+                " odometer_at = greatest(v.odometer_at, {oa}),"
+                " dirty_lo = CASE WHEN u.d THEN least(v.dirty_lo, {lo}) ELSE v.dirty_lo END,"
+                " dirty_hi = CASE WHEN u.d THEN greatest(v.dirty_hi, {hi}) ELSE v.dirty_hi END"
+                " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[],"
+                " %s::bigint[], %s::bigint[], %s::bool[]) AS u(id, s, ls, o, oa, lo, hi, d)"
+                " WHERE v.id = u.id"
+            ).format(seen=_ts("u.s"), sample=_ts("nullif(u.ls, 0)"), oa=_ts("u.oa"),
+                     lo=_ts("u.lo"), hi=_ts("u.hi")),
+            (ids, [seen[i][0] for i in ids], [seen[i][3] for i in ids], odo, odo_at,
+             [seen[i][1] if d else 0 for i, d in zip(ids, dirty, strict=True)],
+             [seen[i][2] for i in ids], dirty),
         )
 
 

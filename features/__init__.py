@@ -1,0 +1,1 @@
+"""Derived features and events: registry, usage profiles, segments, service-due engine."""

@@ -1,0 +1,199 @@
+"""The derivation loop: for each vehicle with new data, redo the affected trips and days,
+then its activity segments and service position, emitting feed events once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from features import feed
+from features.segments import CHURN_WARNING, ActivityRules, activity_history
+from features.service import ServiceRecord, evaluate, load_rules, to_json
+from timeseries.rollups import local_day, recompute_days, recompute_region
+from timeseries.trips import TripRules
+
+log = logging.getLogger(__name__)
+VEHICLE_LOCK = 7_347_100  # pg_advisory_xact_lock(VEHICLE_LOCK, vehicle id): one deriver each
+
+
+@dataclass(frozen=True, slots=True)
+class DeriveSettings:
+    """Derivation rules and defaults."""
+
+    trips: TripRules = field(default_factory=TripRules)
+    activity: ActivityRules = field(default_factory=ActivityRules)
+    default_timezone: str = "UTC"
+    settle_s: int = 3600           # a local day is final once data is this far past its end
+    disagreement_km: float = 1000  # vehicle's DistanceToService vs ours
+
+
+@dataclass(slots=True)
+class _Vehicle:
+    id: int
+    vin: str
+    dirty_lo: datetime
+    dirty_hi: datetime
+    tz: ZoneInfo
+    model: str | None
+    powertrain: str | None
+    delivered_on: date | None
+    owner_id: str | None
+    dealer_id: str | None
+    last_sample_at: datetime | None
+    odometer_km: float | None
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+class Deriver:
+    """Runs derivations on one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection, settings: DeriveSettings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.events_emitted = 0
+
+    async def run_pending(self, limit: int = 200) -> int:
+        """Derive up to ``limit`` dirty vehicles; returns how many were done."""
+        cur = await self.conn.execute(
+            "SELECT id FROM vehicles WHERE dirty_lo IS NOT NULL ORDER BY dirty_lo LIMIT %s",
+            (limit,))
+        done = 0
+        for (vid,) in await cur.fetchall():
+            done += await self.derive_vehicle(vid)
+        return done
+
+    async def derive_vehicle(self, vid: int) -> bool:
+        """One vehicle, in one transaction; False if another replica holds it."""
+        async with self.conn.transaction():
+            cur = await self.conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)",
+                                          (VEHICLE_LOCK, vid))
+            row = await cur.fetchone()
+            if not row or not row[0]:
+                return False
+            v = await self._load(vid)
+            if v is None:
+                return False
+            region, days = await recompute_region(
+                self.conn, vid, _ms(v.dirty_lo), _ms(v.dirty_hi), v.tz, self.settings.trips)
+            await recompute_days(self.conn, vid, days, v.tz)
+            await self._segments(v, days)
+            await self._service(v)
+            await self.conn.execute(
+                "UPDATE vehicles SET dirty_lo = NULL, dirty_hi = NULL"
+                " WHERE id = %s AND dirty_lo = %s AND dirty_hi = %s",
+                (vid, v.dirty_lo, v.dirty_hi))
+            log.debug("derived %s region %s days %d", v.vin, region, len(days))
+            return True
+
+    async def _load(self, vid: int) -> _Vehicle | None:
+        cur = await self.conn.execute(
+            "SELECT vin, dirty_lo, dirty_hi, timezone, model, powertrain, delivered_on,"
+            " owner_id, dealer_id, last_sample_at, odometer_km FROM vehicles"
+            " WHERE id = %s AND dirty_lo IS NOT NULL", (vid,))
+        r = await cur.fetchone()
+        if r is None:
+            return None
+        tz = ZoneInfo(r[3] or self.settings.default_timezone)
+        return _Vehicle(vid, r[0], r[1], r[2], tz, *r[4:])
+
+    async def _segments(self, v: _Vehicle, days: set[date]) -> None:
+        if v.last_sample_at is None or not days:
+            return
+        settled_to = local_day(_ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) \
+            - timedelta(days=1)
+        cur = await self.conn.execute(
+            "SELECT (SELECT min(day) FROM daily_usage WHERE vehicle_id = %s),"
+            " (SELECT max(day) FROM segment_days WHERE vehicle_id = %s)", (v.id, v.id))
+        row = await cur.fetchone()
+        assert row is not None
+        first_day, last_done = row
+        if first_day is None:
+            return
+        start = min(days)
+        if last_done is not None:
+            start = min(start, last_done + timedelta(days=1))
+        start = max(start, first_day)
+        if start > settled_to:
+            return
+        window = self.settings.activity.window
+        cur = await self.conn.execute(
+            "SELECT day, km, trips FROM daily_usage WHERE vehicle_id = %s AND day >= %s"
+            " AND day <= %s", (v.id, start - timedelta(days=2 * window), settled_to))
+        daily = {d: (km, n) for d, km, n in await cur.fetchall()}
+        history = activity_history(daily, first_day, start, settled_to, self.settings.activity)
+        cur = await self.conn.execute(
+            "SELECT activity FROM segment_days WHERE vehicle_id = %s AND day = %s",
+            (v.id, start - timedelta(days=1)))
+        prev_row = await cur.fetchone()
+        prev = prev_row[0] if prev_row else None
+        async with self.conn.cursor() as c:
+            await c.executemany(
+                "INSERT INTO segment_days VALUES (%s, %s, %s) ON CONFLICT (vehicle_id, day)"
+                " DO UPDATE SET activity = EXCLUDED.activity",
+                [(v.id, d, a) for d, a in sorted(history.items())])
+        for day, label in sorted(history.items()):
+            if prev is not None and prev != label:
+                await self._emit_segment_change(v, day, prev, label)
+            prev = label
+        await self.conn.execute("UPDATE vehicles SET activity = %s WHERE id = %s",
+                                (history[settled_to], v.id))
+
+    async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str) -> None:
+        payload = {"vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id,
+                   "day": day.isoformat(), "from": frm, "to": to,
+                   "churn_warning": to in CHURN_WARNING}
+        at = datetime(day.year, day.month, day.day, tzinfo=v.tz) + timedelta(days=1)
+        if await feed.emit(self.conn, f"segment_changed:{v.vin}:{day}:{frm}:{to}",
+                           "segment_changed", v.id, at, payload):
+            self.events_emitted += 1
+
+    async def _service(self, v: _Vehicle) -> None:
+        if v.delivered_on is None or v.last_sample_at is None or v.odometer_km is None:
+            return
+        as_of = local_day(_ms(v.last_sample_at), v.tz)
+        cur = await self.conn.execute(
+            "SELECT id, done_on, odometer_km, items FROM service_records WHERE vehicle_id = %s",
+            (v.id,))
+        book = [ServiceRecord(i, d, km, tuple(items)) for i, d, km, items in await cur.fetchall()]
+        cur = await self.conn.execute(
+            "SELECT coalesce(sum(km), 0) / 30.0 FROM daily_usage WHERE vehicle_id = %s"
+            " AND day > %s AND day <= %s", (v.id, as_of - timedelta(days=30), as_of))
+        row = await cur.fetchone()
+        km_per_day = float(row[0]) if row else 0.0
+        status = evaluate(load_rules(), v.model, v.powertrain, v.delivered_on, v.odometer_km,
+                          as_of, book, km_per_day)
+        await self.conn.execute("UPDATE vehicles SET service_status = %s WHERE id = %s",
+                                (status.status, v.id))
+        if status.status == "ok":
+            return
+        cur = await self.conn.execute(
+            "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
+            " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
+            " ORDER BY ts DESC LIMIT 1", (v.id, v.last_sample_at))
+        rep = await cur.fetchone()
+        reported = float(rep[0]) if rep else None
+        ours = next((i.remaining_km for i in status.items if i.name == "inspection"), None)
+        payload: dict[str, Any] = {
+            "vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id, "model": v.model,
+            "current_km": round(v.odometer_km, 1), **to_json(status),
+            "items": to_json(status)["items"],
+            "items_due": [i.name for i in status.items_due],
+            "reported_distance_to_service_km": reported,
+            "disagreement": reported is not None and ours is not None
+            and abs(reported - ours) > self.settings.disagreement_km,
+        }
+        kinds = ["service_due_soon"] + (["service_overdue"] if status.status == "overdue" else [])
+        for kind in kinds:
+            key = f"{kind}:{v.vin}:{status.cycle}"
+            if await feed.emit(self.conn, key, kind, v.id, v.last_sample_at,
+                               json.loads(json.dumps(payload, default=str))):
+                self.events_emitted += 1

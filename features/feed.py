@@ -1,0 +1,23 @@
+"""The durable events feed: one row per event, ids increasing in commit order."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+FEED_LOCK = 7_347_002  # serialises feed inserts so ids become visible in increasing order
+
+
+async def emit(conn: psycopg.AsyncConnection, key: str, kind: str, vehicle_id: int,
+               occurred_at: datetime, payload: dict[str, Any]) -> bool:
+    """Insert an event once per ``key`` (idempotent). Must run inside a transaction; holds
+    the feed lock until commit so a reader never sees id N+1 before id N."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
+    cur = await conn.execute(
+        "INSERT INTO feed_events (key, type, vehicle_id, occurred_at, payload)"
+        " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (key) DO NOTHING",
+        (key, kind, vehicle_id, occurred_at, json.dumps(payload, default=str)))
+    return cur.rowcount == 1

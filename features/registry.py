@@ -1,0 +1,141 @@
+"""The vehicle registry (One ID): VIN -> model, powertrain, timezone, delivery, owner, dealer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+
+from decoders.sanity import vin_problem
+
+POWERTRAINS = ("ice", "bev", "phev")
+FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id")
+
+
+class RegistryError(ValueError):
+    """A registry entry is invalid; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One vehicle's registry entry."""
+
+    vin: str
+    model: str | None = None
+    powertrain: str | None = None
+    timezone: str | None = None
+    delivered_on: date | None = None
+    owner_id: str | None = None
+    dealer_id: str | None = None
+
+
+def parse(vin: str, body: dict[str, Any]) -> Registration:
+    """Validate one entry (from JSON, CSV or NDJSON)."""
+    problem = vin_problem(vin)
+    if problem:
+        raise RegistryError(f"vin: {problem}")
+    unknown = set(body) - set(FIELDS) - {"vin"}
+    if unknown:
+        raise RegistryError(f"unknown field {sorted(unknown)[0]!r}")
+    values: dict[str, Any] = {}
+    for key in FIELDS:
+        raw = body.get(key)
+        if raw in (None, ""):
+            continue
+        if not isinstance(raw, str) or len(raw) > 200:
+            raise RegistryError(f"field {key!r} must be a string of at most 200 characters")
+        values[key] = raw
+    if values.get("powertrain") not in (None, *POWERTRAINS):
+        raise RegistryError(f"field 'powertrain' must be one of {', '.join(POWERTRAINS)}")
+    if "timezone" in values:
+        try:
+            ZoneInfo(values["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RegistryError(f"field 'timezone': unknown zone {values['timezone']!r}") \
+                from None
+    if "delivered_on" in values:
+        try:
+            values["delivered_on"] = date.fromisoformat(values["delivered_on"])
+        except ValueError:
+            raise RegistryError("field 'delivered_on' must be YYYY-MM-DD") from None
+    return Registration(vin=vin, **values)
+
+
+def parse_bulk(text: str, content_type: str) -> list[Registration]:
+    """CSV (header row with vin and the fields) or NDJSON (one object per line)."""
+    out = []
+    if "csv" in content_type:
+        for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+            try:
+                out.append(parse(row.get("vin") or "", {k: v for k, v in row.items() if k}))
+            except RegistryError as exc:
+                raise RegistryError(f"line {n}: {exc}") from None
+        return out
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise RegistryError("expected a JSON object")
+            out.append(parse(str(obj.get("vin", "")), obj))
+        except (json.JSONDecodeError, RegistryError) as exc:
+            raise RegistryError(f"line {n}: {exc}") from None
+    return out
+
+
+async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
+    """Register or update; a changed timezone or delivery date re-derives the vehicle."""
+    cur = await conn.execute(
+        "SELECT id, timezone, delivered_on FROM vehicles WHERE vin = %s FOR UPDATE", (reg.vin,))
+    before = await cur.fetchone()
+    cur = await conn.execute(
+        "INSERT INTO vehicles (vin, registered, model, powertrain, timezone, delivered_on,"
+        " owner_id, dealer_id, registry_updated_at) VALUES (%s, true, %s, %s, %s, %s, %s, %s,"
+        " now()) ON CONFLICT (vin) DO UPDATE SET registered = true, model = EXCLUDED.model,"
+        " powertrain = EXCLUDED.powertrain, timezone = EXCLUDED.timezone,"
+        " delivered_on = EXCLUDED.delivered_on, owner_id = EXCLUDED.owner_id,"
+        " dealer_id = EXCLUDED.dealer_id, registry_updated_at = now() RETURNING id",
+        (reg.vin, reg.model, reg.powertrain, reg.timezone, reg.delivered_on, reg.owner_id,
+         reg.dealer_id))
+    row = await cur.fetchone()
+    assert row is not None
+    vid = int(row[0])
+    if before is not None and (before[1] != reg.timezone or before[2] != reg.delivered_on):
+        await rederive_all(conn, vid)
+    return vid
+
+
+async def rederive_all(conn: psycopg.AsyncConnection, vid: int) -> None:
+    """Drop a vehicle's derived rows and mark its whole history for derivation."""
+    for table in ("daily_usage", "segment_days", "trips", "energy_events"):
+        await conn.execute(f"DELETE FROM {table} WHERE vehicle_id = %s", (vid,))
+    await conn.execute(
+        "UPDATE vehicles SET dirty_lo = (SELECT min(ts) FROM samples WHERE vehicle_id = %s),"
+        " dirty_hi = last_sample_at, activity = NULL WHERE id = %s AND last_sample_at IS NOT NULL",
+        (vid, vid))
+
+
+async def add_service_record(conn: psycopg.AsyncConnection, vid: int, done_on: date,
+                             odometer_km: float, items: list[str], dealer_id: str | None,
+                             note: str | None = None) -> int:
+    """Add to the service book (idempotent per vehicle, date and odometer) and have the
+    service engine re-evaluate the vehicle."""
+    cur = await conn.execute(
+        "INSERT INTO service_records (vehicle_id, done_on, odometer_km, items, dealer_id, note)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (vehicle_id, done_on, odometer_km)"
+        " DO UPDATE SET items = EXCLUDED.items, dealer_id = EXCLUDED.dealer_id,"
+        " note = EXCLUDED.note RETURNING id",
+        (vid, done_on, odometer_km, items, dealer_id, note))
+    row = await cur.fetchone()
+    assert row is not None
+    await conn.execute(
+        "UPDATE vehicles SET dirty_lo = coalesce(dirty_lo, last_sample_at),"
+        " dirty_hi = coalesce(dirty_hi, last_sample_at) WHERE id = %s", (vid,))
+    return int(row[0])

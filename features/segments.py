@@ -1,0 +1,71 @@
+"""Activity (active / declining / lapsing / dormant) per settled day, and maturity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+ACTIVITIES = ("active", "declining", "lapsing", "dormant")
+CHURN_WARNING = ("lapsing", "dormant")
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRules:
+    """Thresholds, in days (see docs/profiles.md)."""
+
+    active_within: int = 7       # drove in the last 7 days (today included)
+    decline_ratio: float = 0.5   # km of the last window below half of the previous one
+    window: int = 30
+    lapsing_after: int = 14      # no drive for 14..30 days
+    dormant_after: int = 30      # no drive for more than 30 days
+
+
+def activity_history(daily: dict[date, tuple[float, int]], first_day: date, start: date,
+                     end: date, rules: ActivityRules) -> dict[date, str]:
+    """Activity for every day in [start, end]; ``daily`` maps day -> (km, trips) and must
+    cover [start - 2 windows, end] where data exists. Days before ``first_day`` (the
+    vehicle's first day of data) count as unknown, not as days without driving."""
+    origin = min(start, first_day) - timedelta(days=2 * rules.window)
+    n = (end - origin).days + 1
+    km = np.zeros(n)
+    drove = np.zeros(n, dtype=bool)
+    for day, (k, trips) in daily.items():
+        i = (day - origin).days
+        if 0 <= i < n:
+            km[i], drove[i] = k, trips > 0
+    cs = np.concatenate([[0.0], np.cumsum(km)])
+    idx = np.arange(n)
+    last_drive = np.maximum.accumulate(np.where(drove, idx, -1))
+    first_idx = (first_day - origin).days
+    out: dict[date, str] = {}
+    w = rules.window
+    for i in range((start - origin).days, n):
+        since = i - last_drive[i] if last_drive[i] >= 0 else i - first_idx + 1
+        recent = cs[i + 1] - cs[max(0, i + 1 - w)]
+        previous = cs[max(0, i + 1 - w)] - cs[max(0, i + 1 - 2 * w)]
+        if since < rules.active_within:
+            shrinking = previous > 0 and recent < rules.decline_ratio * previous
+            label = "declining" if shrinking else "active"
+        elif since < rules.lapsing_after:
+            label = "declining"
+        elif since <= rules.dormant_after:
+            label = "lapsing"
+        else:
+            label = "dormant"
+        out[origin + timedelta(days=i)] = label
+    return out
+
+
+def maturity(delivered_on: date | None, as_of: date, breadth: int) -> str:
+    """novice (< 90 days owned or < 3 cockpit domains), expert (> 365 days and >= 5
+    domains), regular otherwise; ``unknown`` for unregistered vehicles."""
+    if delivered_on is None:
+        return "unknown"
+    owned = (as_of - delivered_on).days
+    if owned < 90 or breadth < 3:
+        return "novice"
+    if owned > 365 and breadth >= 5:
+        return "expert"
+    return "regular"
