@@ -19,6 +19,7 @@ from timeseries.rollups import local_day, recompute_days, recompute_region
 from timeseries.trips import TripRules
 
 log = logging.getLogger(__name__)
+HOUR_MS = 3_600_000
 VEHICLE_LOCK = 7_347_100  # pg_advisory_xact_lock(VEHICLE_LOCK, vehicle id): one deriver each
 
 
@@ -37,8 +38,6 @@ class DeriveSettings:
 class _Vehicle:
     id: int
     vin: str
-    dirty_lo: datetime
-    dirty_hi: datetime
     tz: ZoneInfo
     model: str | None
     powertrain: str | None
@@ -53,6 +52,17 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def hour_ranges(hours: list[int], join_gap: int = 3) -> list[tuple[int, int]]:
+    """Sorted dirty hours as ranges, joining hours less than ``join_gap`` apart."""
+    out: list[tuple[int, int]] = []
+    for h in hours:
+        if out and h - out[-1][1] < join_gap:
+            out[-1] = (out[-1][0], h)
+        else:
+            out.append((h, h))
+    return out
+
+
 class Deriver:
     """Runs derivations on one connection."""
 
@@ -64,7 +74,7 @@ class Deriver:
     async def run_pending(self, limit: int = 200) -> int:
         """Derive up to ``limit`` dirty vehicles; returns how many were done."""
         cur = await self.conn.execute(
-            "SELECT id FROM vehicles WHERE dirty_lo IS NOT NULL ORDER BY dirty_lo LIMIT %s",
+            "SELECT vehicle_id FROM dirty_hours GROUP BY 1 ORDER BY min(hour) LIMIT %s",
             (limit,))
         done = 0
         for (vid,) in await cur.fetchall():
@@ -80,30 +90,35 @@ class Deriver:
             if not row or not row[0]:
                 return False
             v = await self._load(vid)
-            if v is None:
+            cur = await self.conn.execute(
+                "SELECT hour FROM dirty_hours WHERE vehicle_id = %s ORDER BY hour", (vid,))
+            hours = [int(r[0]) for r in await cur.fetchall()]
+            if v is None or not hours:
                 return False
-            region, days = await recompute_region(
-                self.conn, vid, _ms(v.dirty_lo), _ms(v.dirty_hi), v.tz, self.settings.trips)
+            days: set[date] = set()
+            for lo_h, hi_h in hour_ranges(hours):
+                _, touched = await recompute_region(
+                    self.conn, vid, lo_h * HOUR_MS, (hi_h + 1) * HOUR_MS - 1, v.tz,
+                    self.settings.trips)
+                days |= touched
             await recompute_days(self.conn, vid, days, v.tz)
             await self._segments(v, days)
             await self._service(v)
             await self.conn.execute(
-                "UPDATE vehicles SET dirty_lo = NULL, dirty_hi = NULL"
-                " WHERE id = %s AND dirty_lo = %s AND dirty_hi = %s",
-                (vid, v.dirty_lo, v.dirty_hi))
-            log.debug("derived %s region %s days %d", v.vin, region, len(days))
+                "DELETE FROM dirty_hours WHERE vehicle_id = %s AND hour = ANY(%s)", (vid, hours))
+            log.debug("derived %s: %d hours, %d days", v.vin, len(hours), len(days))
             return True
 
     async def _load(self, vid: int) -> _Vehicle | None:
         cur = await self.conn.execute(
-            "SELECT vin, dirty_lo, dirty_hi, timezone, model, powertrain, delivered_on,"
+            "SELECT vin, timezone, model, powertrain, delivered_on,"
             " owner_id, dealer_id, last_sample_at, odometer_km FROM vehicles"
-            " WHERE id = %s AND dirty_lo IS NOT NULL", (vid,))
+            " WHERE id = %s", (vid,))
         r = await cur.fetchone()
         if r is None:
             return None
-        tz = ZoneInfo(r[3] or self.settings.default_timezone)
-        return _Vehicle(vid, r[0], r[1], r[2], tz, *r[4:])
+        tz = ZoneInfo(r[1] or self.settings.default_timezone)
+        return _Vehicle(vid, r[0], tz, *r[2:])
 
     async def _segments(self, v: _Vehicle, days: set[date]) -> None:
         if v.last_sample_at is None or not days:

@@ -112,14 +112,27 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     return vid
 
 
+async def upsert_seen(conn: psycopg.AsyncConnection, vin: str) -> int:
+    """The id of a VIN, creating an unregistered vehicle row if needed."""
+    cur = await conn.execute(
+        "INSERT INTO vehicles (vin) VALUES (%s) ON CONFLICT (vin) DO UPDATE SET vin = EXCLUDED.vin"
+        " RETURNING id", (vin,))
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def rederive_all(conn: psycopg.AsyncConnection, vid: int) -> None:
     """Drop a vehicle's derived rows and mark its whole history for derivation."""
     for table in ("daily_usage", "segment_days", "trips", "energy_events"):
         await conn.execute(f"DELETE FROM {table} WHERE vehicle_id = %s", (vid,))
+    await conn.execute("UPDATE vehicles SET activity = NULL, service_status = NULL WHERE id = %s",
+                       (vid,))
     await conn.execute(
-        "UPDATE vehicles SET dirty_lo = (SELECT min(ts) FROM samples WHERE vehicle_id = %s),"
-        " dirty_hi = last_sample_at, activity = NULL WHERE id = %s AND last_sample_at IS NOT NULL",
-        (vid, vid))
+        "INSERT INTO dirty_hours SELECT %s, h FROM generate_series("
+        " (SELECT (extract(epoch FROM min(ts)) / 3600)::bigint FROM samples WHERE vehicle_id = %s),"
+        " (SELECT (extract(epoch FROM last_sample_at) / 3600)::bigint FROM vehicles"
+        "  WHERE id = %s)) AS h ON CONFLICT DO NOTHING", (vid, vid, vid))
 
 
 async def add_service_record(conn: psycopg.AsyncConnection, vid: int, done_on: date,
@@ -136,6 +149,65 @@ async def add_service_record(conn: psycopg.AsyncConnection, vid: int, done_on: d
     row = await cur.fetchone()
     assert row is not None
     await conn.execute(
-        "UPDATE vehicles SET dirty_lo = coalesce(dirty_lo, last_sample_at),"
-        " dirty_hi = coalesce(dirty_hi, last_sample_at) WHERE id = %s", (vid,))
+        "INSERT INTO dirty_hours SELECT id, (extract(epoch FROM last_sample_at) / 3600)::bigint"
+        " FROM vehicles WHERE id = %s AND last_sample_at IS NOT NULL ON CONFLICT DO NOTHING",
+        (vid,))
     return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """A service-book entry as it arrives from a dealer system."""
+
+    vin: str
+    done_on: date
+    odometer_km: float
+    items: list[str]
+    dealer_id: str | None = None
+    note: str | None = None
+
+
+def parse_service(vin: str, body: dict[str, Any]) -> ServiceEntry:
+    """Validate one service record; errors name the field."""
+    problem = vin_problem(vin)
+    if problem:
+        raise RegistryError(f"vin: {problem}")
+    try:
+        done_on = date.fromisoformat(str(body.get("done_on", "")))
+    except ValueError:
+        raise RegistryError("field 'done_on' must be YYYY-MM-DD") from None
+    try:
+        km = float(body["odometer_km"])
+    except (KeyError, TypeError, ValueError):
+        raise RegistryError("field 'odometer_km' must be a number") from None
+    if not 0 <= km <= 2_000_000:
+        raise RegistryError("field 'odometer_km' must be within 0..2000000")
+    items = body.get("items")
+    if isinstance(items, str):
+        items = [i.strip() for i in items.split(";") if i.strip()]
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise RegistryError("field 'items' must be a non-empty list of item names")
+    dealer, note = body.get("dealer_id") or None, body.get("note") or None
+    return ServiceEntry(vin, done_on, km, items, dealer, note)
+
+
+def parse_service_bulk(text: str, content_type: str) -> list[ServiceEntry]:
+    """CSV (items separated by ';') or NDJSON."""
+    rows: list[dict[str, Any]]
+    if "csv" in content_type:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    else:
+        rows = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise RegistryError(f"line {n}: {exc.msg}") from None
+    out = []
+    for n, row in enumerate(rows, start=1):
+        try:
+            out.append(parse_service(str(row.get("vin", "")), row))
+        except RegistryError as exc:
+            raise RegistryError(f"record {n}: {exc}") from None
+    return out

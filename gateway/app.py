@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from features import registry
+from features.engine import Deriver, DeriveSettings
 from gateway.http_app import build_app
 from gateway.metrics import Metrics
 from gateway.mqtt_source import MqttSource
@@ -18,6 +22,7 @@ from gateway.settings import Settings
 from timeseries.db import connect, ensure_database
 from timeseries.partitions import ensure_partitions_around_now
 from timeseries.schema import Layout, migrate
+from timeseries.trips import TripRules
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,60 @@ async def _keep_partitions_ahead(settings: Settings) -> None:
                 await ensure_partitions_around_now(conn)
         except Exception:
             log.exception("could not create partitions ahead; the writer creates them on demand")
+
+
+async def run_import(settings: Settings, command: str, path: str) -> int:
+    """Bulk import of registry entries or service records from a file."""
+    text = Path(path).read_text(encoding="utf-8")  # noqa: ASYNC240 - a one-off CLI read
+    kind = "text/csv" if path.endswith(".csv") else "application/x-ndjson"
+    await run_migrations(settings)
+    async with await connect(settings.db_url, application="gateway-import") as conn:
+        if command == "import-vehicles":
+            regs = registry.parse_bulk(text, kind)
+            for reg in regs:
+                async with conn.transaction():
+                    await registry.upsert(conn, reg)
+            return len(regs)
+        entries = registry.parse_service_bulk(text, kind)
+        for e in entries:
+            async with conn.transaction():
+                vid = await registry.upsert_seen(conn, e.vin)
+                await registry.add_service_record(conn, vid, e.done_on, e.odometer_km, e.items,
+                                                  e.dealer_id, e.note)
+        return len(entries)
+
+
+def derive_settings(s: Settings) -> DeriveSettings:
+    """The derivation rules from the gateway settings."""
+    return DeriveSettings(
+        trips=TripRules(parking_s=s.parking_minutes * 60, gap_s=s.gap_minutes * 60,
+                        min_km=s.min_trip_m / 1000, min_s=s.min_trip_s),
+        default_timezone=s.default_timezone, settle_s=s.settle_minutes * 60)
+
+
+async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
+    rules = derive_settings(settings)
+    while True:
+        try:
+            async with await connect(settings.db_url, application="gateway-derive") as conn:
+                deriver = Deriver(conn, rules)
+                while True:
+                    started = time.perf_counter()
+                    emitted = deriver.events_emitted
+                    done = await deriver.run_pending(200)
+                    metrics.derived.inc(done)
+                    metrics.feed_events.inc(deriver.events_emitted - emitted)
+                    cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
+                    row = await cur.fetchone()
+                    metrics.derive_pending.set(row[0] if row else 0)
+                    if done:
+                        metrics.derive_seconds.observe(time.perf_counter() - started)
+                    else:
+                        await asyncio.sleep(settings.derive_interval_s)
+        except (psycopg.Error, OSError) as exc:
+            metrics.db_errors.labels("transient").inc()
+            log.warning("derivations paused: %s", exc)
+            await asyncio.sleep(5)
 
 
 async def run_gateway(settings: Settings) -> None:
@@ -65,6 +124,7 @@ async def run_gateway(settings: Settings) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(source.run())
             tg.create_task(pipeline.run())
+            tg.create_task(_derive_forever(settings, metrics))
             if not layout.timescale:
                 tg.create_task(_keep_partitions_ahead(settings))
     finally:

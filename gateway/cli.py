@@ -8,8 +8,9 @@ import contextlib
 import sys
 from dataclasses import fields
 
+from features.registry import RegistryError
 from gateway import __version__, logs
-from gateway.app import run_gateway, run_migrations
+from gateway.app import run_gateway, run_import, run_migrations
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
 
 _HELP = {
@@ -23,6 +24,13 @@ _HELP = {
     "batch_max_wait_ms": "how long a batch waits to fill",
     "writers": "parallel writer connections",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "derive_interval_s": "how often derivations look for new data",
+    "default_timezone": "local time of vehicles not in the registry",
+    "parking_minutes": "a stop longer than this ends a trip",
+    "gap_minutes": "a data gap longer than this ends a trip",
+    "min_trip_m": "trips shorter than this (metres) are dropped",
+    "min_trip_s": "trips shorter than this (seconds) are dropped",
+    "settle_minutes": "a local day is final this long after its end (segments)",
 }
 
 
@@ -43,19 +51,34 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _settings_args(sub.add_parser("run", help="subscribe, decode, store, serve HTTP"))
     _settings_args(sub.add_parser("migrate", help="create or upgrade the database schema"))
+    for name, what in (("import-vehicles", "register vehicles (vin, model, powertrain, timezone,"
+                        " delivered_on, owner_id, dealer_id)"),
+                       ("import-services", "add service records (vin, done_on, odometer_km,"
+                        " items separated by ';', dealer_id, note)")):
+        imp = sub.add_parser(name, help=f"{what} from a CSV or NDJSON file")
+        imp.add_argument("file", help="path; .csv is CSV with a header row, else NDJSON")
+        _settings_args(imp)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parser().parse_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k != "command"}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "file")}
     try:
         settings = load(flags)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    if args.command in ("import-vehicles", "import-services"):
+        try:
+            count = asyncio.run(run_import(settings, args.command, args.file))
+        except (OSError, RegistryError) as exc:
+            print(f"import failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"imported {count} records")
+        return 0
     if args.command == "migrate":
         layout = asyncio.run(run_migrations(settings))
         print(f"schema up to date ({layout.name})")

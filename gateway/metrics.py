@@ -39,6 +39,15 @@ class Metrics:
                               registry=r)
         self.reconnects = Counter("telematics_broker_reconnects", "Broker (re)connections",
                                   registry=r)
+        self.derive_pending = Gauge("telematics_derivation_pending_vehicles",
+                                    "Vehicles with new data not yet derived", registry=r)
+        self.derived = Counter("telematics_vehicles_derived", "Vehicle derivation passes",
+                               registry=r)
+        self.feed_events = Counter("telematics_feed_events", "Events added to the feed",
+                                   registry=r)
+        self.derive_seconds = Histogram("telematics_derivation_seconds",
+                                        "Time of one derivation pass over pending vehicles",
+                                        registry=r)
         self.db_errors = Counter("telematics_db_errors", "Database errors by kind", ["kind"],
                                  registry=r)
         for kind in ("transient", "permanent"):

@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SettingsError(ValueError):
@@ -30,6 +31,13 @@ class Settings:
     batch_max_wait_ms: int = 50
     writers: int = 2
     log_level: str = "INFO"
+    derive_interval_s: int = 2
+    default_timezone: str = "UTC"
+    parking_minutes: int = 5
+    gap_minutes: int = 15
+    min_trip_m: int = 200
+    min_trip_s: int = 60
+    settle_minutes: int = 60
 
     @property
     def effective_client_id(self) -> str:
@@ -121,5 +129,16 @@ def validate(s: Settings) -> None:
         value = getattr(s, key)
         if not lo <= value <= hi:
             raise bad(key, f"{value} outside {lo}..{hi}")
+    for key, lo, hi in (("derive_interval_s", 1, 3600), ("parking_minutes", 1, 240),
+                        ("gap_minutes", 1, 1440), ("min_trip_m", 0, 100_000),
+                        ("min_trip_s", 0, 86_400), ("settle_minutes", 0, 10_080)):
+        value = getattr(s, key)
+        if not lo <= value <= hi:
+            raise bad(key, f"{value} outside {lo}..{hi}")
+    try:
+        ZoneInfo(s.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad("default_timezone", f"{s.default_timezone!r} is not an IANA time zone") \
+            from None
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"{s.log_level!r} is not DEBUG, INFO, WARNING or ERROR")

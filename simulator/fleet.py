@@ -42,6 +42,7 @@ class VehicleSpec:
     domains: tuple[str, ...]
     owner_id: str
     dealer_id: str
+    service_book: tuple[tuple[date, float], ...]  # (done on, odometer km), all items done
 
 
 def make_vin(rng: np.random.Generator, index: int) -> str:
@@ -67,18 +68,24 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             offline_days = int(rng.integers(1, min(7, days - 1) + 1))
             offline = int(rng.integers(0, days - offline_days + 1))
         age_days = int(rng.integers(10, 1500))
+        odometer = round(age_days * float(rng.uniform(15, 60)), 3)
+        book: tuple[tuple[date, float], ...] = ()
+        if age_days > 200 or rng.random() < 0.3:
+            ago = int(rng.integers(5, min(age_days, 380)))
+            book = ((start - timedelta(days=ago),
+                     round(max(0.0, odometer - float(rng.uniform(0.3, 1.05)) * ago * 40), 1)),)
         n_domains = int(rng.integers(1, len(DOMAINS) + 1))
         fleet.append(VehicleSpec(
             index=i, vin=make_vin(rng, i), tz=tz,
             home_lat=lat + float(rng.normal(0, 0.05)), home_lon=lon + float(rng.normal(0, 0.05)),
             powertrain=powertrain, model=str(rng.choice(MODELS[powertrain])), persona=persona,
             delivered_on=start - timedelta(days=age_days),
-            odometer_km=round(age_days * float(rng.uniform(15, 60)), 3),
+            odometer_km=odometer,
             commute_km=float(rng.uniform(6, 35)), dormant_from_day=dormant,
             offline_from_day=offline, offline_days=offline_days,
             json_topic=bool(rng.random() < json_share),
             domains=tuple(sorted(rng.choice(DOMAINS, n_domains, replace=False).tolist())),
             owner_id=f"CUST-{seed % 1000:03d}-{i:06d}",
-            dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}",
+            dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}", service_book=book,
         ))
     return fleet

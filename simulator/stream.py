@@ -19,6 +19,8 @@ from simulator.garbage import EXPECTED_CODE, KINDS, garbage
 from simulator.truth import FleetTruth, VehicleTruth
 from simulator.vehicle import Chunk, VehicleLife
 
+ALL_ITEMS = ["inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation"]
+
 
 @dataclass(frozen=True, slots=True)
 class Faults:
@@ -64,7 +66,9 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
     meta = {"model": spec.model, "powertrain": spec.powertrain, "timezone": spec.tz,
             "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
             "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
-            "json_topic": spec.json_topic, "dormant_from_day": spec.dormant_from_day}
+            "json_topic": spec.json_topic, "dormant_from_day": spec.dormant_from_day,
+            "service_book": [{"done_on": d.isoformat(), "odometer_km": km, "items": ALL_ITEMS,
+                              "dealer_id": spec.dealer_id} for d, km in spec.service_book]}
     truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
     life = VehicleLife(spec, start, days, seed, heartbeat_s, truth)
     rng = np.random.default_rng([seed, spec.index, 3])

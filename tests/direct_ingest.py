@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import date
 
 import psycopg
 
 from decoders.errors import Rejected
 from decoders.registry import decode_message, decoder_name_for
-from features.engine import DeriveSettings, Deriver
+from features.engine import Deriver, DeriveSettings
 from features.registry import Registration, upsert
 from simulator.stream import Outgoing
 from timeseries.batch import Envelope
@@ -29,16 +30,19 @@ def envelope(msg: Outgoing, now_ms: int) -> Envelope:
 
 
 async def ingest(writer: BatchWriter, messages: Iterable[Outgoing], batch: int = 500,
-                 deriver: Deriver | None = None) -> None:
-    """Write in batches, optionally deriving after each batch (as the gateway would)."""
+                 deriver: Deriver | None = None, derive_every: int = 8) -> None:
+    """Write in batches, deriving every ``derive_every`` batches (the gateway derives on a
+    timer; at full speed that is every few thousand messages)."""
     now = int(time.time() * 1000)
     pending: list[Envelope] = []
+    written = 0
     for msg in messages:
         pending.append(envelope(msg, now))
         if len(pending) >= batch:
             await writer.write_isolating(pending)
             pending = []
-            if deriver is not None:
+            written += 1
+            if deriver is not None and written % derive_every == 0:
                 await deriver.run_pending()
     if pending:
         await writer.write_isolating(pending)
@@ -65,8 +69,7 @@ async def register_fleet(conn: psycopg.AsyncConnection, truth: dict[str, dict[st
                 owner_id=meta["owner_id"], dealer_id=meta["dealer_id"]))
 
 
-def _date(s: str) -> "date":  # noqa: UP037
-    from datetime import date
+def _date(s: str) -> date:
     return date.fromisoformat(s)
 
 

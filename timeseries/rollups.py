@@ -126,12 +126,34 @@ async def _insert_trips(conn: psycopg.AsyncConnection, vid: int, s: Samples, tri
             " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
 
 
+async def _days_with_samples(conn: psycopg.AsyncConnection, vid: int, days: set[date],
+                             tz: ZoneInfo) -> set[date]:
+    out = set()
+    for day in days:
+        lo, hi = day_bounds(day, tz)
+        cur = await conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM samples WHERE vehicle_id = %s"
+            " AND ts >= to_timestamp(%s / 1000.0) AND ts < to_timestamp(%s / 1000.0))",
+            (vid, lo, hi))
+        row = await cur.fetchone()
+        if row and row[0]:
+            out.add(day)
+    return out
+
+
 async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date],
                          tz: ZoneInfo) -> None:
     """Daily usage of ``days`` from trips, energy events and cockpit events."""
     if not days:
         return
-    day_list = sorted(days)
+    present = await _days_with_samples(conn, vid, days, tz)
+    gone = sorted(days - present)
+    if gone:
+        await conn.execute("DELETE FROM daily_usage WHERE vehicle_id = %s AND day = ANY(%s)",
+                           (vid, gone))
+    if not present:
+        return
+    day_list = sorted(present)
     lo = day_bounds(day_list[0], tz)[0]
     hi = day_bounds(day_list[-1], tz)[1]
     cur = await conn.execute(

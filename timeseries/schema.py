@@ -108,11 +108,11 @@ def _derived_ddl() -> list[str]:
             ADD COLUMN IF NOT EXISTS owner_id text,
             ADD COLUMN IF NOT EXISTS dealer_id text,
             ADD COLUMN IF NOT EXISTS registry_updated_at timestamptz,
-            ADD COLUMN IF NOT EXISTS dirty_lo timestamptz,
-            ADD COLUMN IF NOT EXISTS dirty_hi timestamptz,
             ADD COLUMN IF NOT EXISTS activity text,
             ADD COLUMN IF NOT EXISTS service_status text""",
-        "CREATE INDEX IF NOT EXISTS vehicles_dirty ON vehicles (id) WHERE dirty_lo IS NOT NULL",
+        # hours (ms // 3,600,000) with new data that derivations have not looked at yet
+        """CREATE TABLE IF NOT EXISTS dirty_hours (
+            vehicle_id int NOT NULL, hour bigint NOT NULL, PRIMARY KEY (vehicle_id, hour))""",
         "CREATE INDEX IF NOT EXISTS vehicles_dealer ON vehicles (dealer_id, id)",
         """CREATE TABLE IF NOT EXISTS trips (
             vehicle_id int NOT NULL,

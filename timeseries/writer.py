@@ -22,7 +22,7 @@ from timeseries.schema import Layout
 from timeseries.vehicles import VehicleDirectory
 
 FLAG_ODOMETER_BACKWARDS = 1
-_FAR_FUTURE = 2**62
+HOUR_MS = 3_600_000
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
 
@@ -240,43 +240,40 @@ class BatchWriter:
         """Latest state, and the time range derivations must look at again (dirty)."""
         if not accepted:
             return
-        seen: dict[int, list[int]] = {}  # id -> [received, first new, last new, last sample]
+        seen: dict[int, list[int]] = {}  # id -> [received, last sample]
         for env in accepted:
             assert env.readings is not None
             vid = self.vehicles.get(env.readings.vin).id
-            entry = seen.setdefault(vid, [env.received_ms, _FAR_FUTURE, 0, 0])
+            entry = seen.setdefault(vid, [env.received_ms, 0])
             entry[0] = max(entry[0], env.received_ms)
+        hours: set[tuple[int, int]] = set()
         for row in rows:
-            entry = seen[int(row[0] or 0)]
-            ts = int(row[1] or 0)
-            entry[1], entry[2], entry[3] = min(entry[1], ts), max(entry[2], ts), max(entry[3], ts)
-        for vid, t_ms in new_event_times:
-            entry = seen[vid]
-            entry[1], entry[2] = min(entry[1], t_ms), max(entry[2], t_ms)
+            vid, ts = int(row[0] or 0), int(row[1] or 0)
+            seen[vid][1] = max(seen[vid][1], ts)
+            hours.add((vid, ts // HOUR_MS))
+        hours.update((vid, t // HOUR_MS) for vid, t in new_event_times)
         ids = sorted(seen)
         states = {self.vehicles.get(e.readings.vin).id: self.vehicles.get(e.readings.vin)
                   for e in accepted if e.readings}
-        odo = [states[vid].odometer_km for vid in ids]
-        odo_at = [states[vid].odometer_at_ms for vid in ids]
-        dirty = [seen[i][1] < _FAR_FUTURE for i in ids]
         await self.conn.execute(
             sql.SQL(
                 "UPDATE vehicles v SET last_seen = greatest(v.last_seen, {seen}),"
                 " last_sample_at = greatest(v.last_sample_at, {sample}),"
                 " odometer_km = CASE WHEN u.oa IS NOT NULL AND (v.odometer_at IS NULL OR"
                 " {oa} > v.odometer_at) THEN u.o ELSE v.odometer_km END,"
-                " odometer_at = greatest(v.odometer_at, {oa}),"
-                " dirty_lo = CASE WHEN u.d THEN least(v.dirty_lo, {lo}) ELSE v.dirty_lo END,"
-                " dirty_hi = CASE WHEN u.d THEN greatest(v.dirty_hi, {hi}) ELSE v.dirty_hi END"
-                " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[],"
-                " %s::bigint[], %s::bigint[], %s::bool[]) AS u(id, s, ls, o, oa, lo, hi, d)"
-                " WHERE v.id = u.id"
-            ).format(seen=_ts("u.s"), sample=_ts("nullif(u.ls, 0)"), oa=_ts("u.oa"),
-                     lo=_ts("u.lo"), hi=_ts("u.hi")),
-            (ids, [seen[i][0] for i in ids], [seen[i][3] for i in ids], odo, odo_at,
-             [seen[i][1] if d else 0 for i, d in zip(ids, dirty, strict=True)],
-             [seen[i][2] for i in ids], dirty),
+                " odometer_at = greatest(v.odometer_at, {oa})"
+                " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[])"
+                " AS u(id, s, ls, o, oa) WHERE v.id = u.id"
+            ).format(seen=_ts("u.s"), sample=_ts("nullif(u.ls, 0)"), oa=_ts("u.oa")),
+            (ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids],
+             [states[i].odometer_km for i in ids], [states[i].odometer_at_ms for i in ids]),
         )
+        if hours:
+            pairs = sorted(hours)
+            await self.conn.execute(
+                "INSERT INTO dirty_hours SELECT * FROM unnest(%s::int[], %s::bigint[])"
+                " ON CONFLICT DO NOTHING",
+                ([p[0] for p in pairs], [p[1] for p in pairs]))
 
 
 def _times(accepted: list[Envelope]) -> list[int]:

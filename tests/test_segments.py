@@ -1,0 +1,47 @@
+"""Activity segments per day and maturity (pure logic)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from features.segments import ActivityRules, activity_history, maturity
+
+D0 = date(2026, 1, 1)
+
+
+def days(pattern: list[float]) -> dict[date, tuple[float, int]]:
+    return {D0 + timedelta(days=i): (km, 1 if km > 0 else 0) for i, km in enumerate(pattern)}
+
+
+def test_stops_driving_goes_declining_lapsing_dormant() -> None:
+    daily = days([20.0] * 10 + [0.0] * 40)
+    h = activity_history(daily, D0, D0, D0 + timedelta(days=49), ActivityRules())
+    last_drive = D0 + timedelta(days=9)
+    assert h[last_drive + timedelta(days=6)] == "active"      # drove within 7 days
+    assert h[last_drive + timedelta(days=7)] == "declining"
+    assert h[last_drive + timedelta(days=14)] == "lapsing"
+    assert h[last_drive + timedelta(days=30)] == "lapsing"
+    assert h[last_drive + timedelta(days=31)] == "dormant"
+
+
+def test_driving_less_than_half_of_previous_window_is_declining() -> None:
+    daily = days([30.0] * 30 + [10.0] * 30)
+    h = activity_history(daily, D0, D0 + timedelta(days=59), D0 + timedelta(days=59),
+                         ActivityRules())
+    assert h[D0 + timedelta(days=59)] == "declining"  # 300 km vs 900 km
+    h = activity_history(days([30.0] * 30 + [20.0] * 30), D0, D0 + timedelta(days=59),
+                         D0 + timedelta(days=59), ActivityRules())
+    assert h[D0 + timedelta(days=59)] == "active"  # 600 vs 900: down a third only
+
+
+def test_days_before_first_data_are_unknown_not_idle() -> None:
+    h = activity_history(days([0.0, 0.0, 15.0]), D0, D0, D0 + timedelta(days=2), ActivityRules())
+    assert set(h.values()) == {"active"}
+
+
+def test_maturity() -> None:
+    assert maturity(None, D0, 8) == "unknown"
+    assert maturity(D0 - timedelta(days=30), D0, 8) == "novice"
+    assert maturity(D0 - timedelta(days=400), D0, 2) == "novice"
+    assert maturity(D0 - timedelta(days=200), D0, 6) == "regular"
+    assert maturity(D0 - timedelta(days=400), D0, 5) == "expert"
