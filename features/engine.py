@@ -3,7 +3,6 @@ then its activity segments and service position, emitting feed events once."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -13,8 +12,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from features import feed
+from features.queries import service_position
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
-from features.service import ServiceRecord, evaluate, load_rules, to_json
+from features.service import to_json
 from timeseries.rollups import local_day, recompute_days, recompute_region
 from timeseries.trips import TripRules
 
@@ -172,20 +172,9 @@ class Deriver:
             self.events_emitted += 1
 
     async def _service(self, v: _Vehicle) -> None:
-        if v.delivered_on is None or v.last_sample_at is None or v.odometer_km is None:
+        status, _, _ = await service_position(self.conn, v.id, self.settings.default_timezone)
+        if status is None or v.last_sample_at is None or v.odometer_km is None:
             return
-        as_of = local_day(_ms(v.last_sample_at), v.tz)
-        cur = await self.conn.execute(
-            "SELECT id, done_on, odometer_km, items FROM service_records WHERE vehicle_id = %s",
-            (v.id,))
-        book = [ServiceRecord(i, d, km, tuple(items)) for i, d, km, items in await cur.fetchall()]
-        cur = await self.conn.execute(
-            "SELECT coalesce(sum(km), 0) / 30.0 FROM daily_usage WHERE vehicle_id = %s"
-            " AND day > %s AND day <= %s", (v.id, as_of - timedelta(days=30), as_of))
-        row = await cur.fetchone()
-        km_per_day = float(row[0]) if row else 0.0
-        status = evaluate(load_rules(), v.model, v.powertrain, v.delivered_on, v.odometer_km,
-                          as_of, book, km_per_day)
         await self.conn.execute("UPDATE vehicles SET service_status = %s WHERE id = %s",
                                 (status.status, v.id))
         if status.status == "ok":
@@ -200,7 +189,6 @@ class Deriver:
         payload: dict[str, Any] = {
             "vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id, "model": v.model,
             "current_km": round(v.odometer_km, 1), **to_json(status),
-            "items": to_json(status)["items"],
             "items_due": [i.name for i in status.items_due],
             "reported_distance_to_service_km": reported,
             "disagreement": reported is not None and ours is not None
@@ -209,6 +197,5 @@ class Deriver:
         kinds = ["service_due_soon"] + (["service_overdue"] if status.status == "overdue" else [])
         for kind in kinds:
             key = f"{kind}:{v.vin}:{status.cycle}"
-            if await feed.emit(self.conn, key, kind, v.id, v.last_sample_at,
-                               json.loads(json.dumps(payload, default=str))):
+            if await feed.emit(self.conn, key, kind, v.id, v.last_sample_at, payload):
                 self.events_emitted += 1

@@ -14,11 +14,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from features import registry
 from features.engine import Deriver, DeriveSettings
+from gateway.auth import load_tokens
 from gateway.http_app import build_app
 from gateway.metrics import Metrics
 from gateway.mqtt_source import MqttSource
 from gateway.pipeline import Pipeline
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
+from gateway.webhooks import Deliverer
 from timeseries.db import connect, ensure_database
 from timeseries.partitions import ensure_partitions_around_now
 from timeseries.schema import Layout, migrate
@@ -108,14 +110,26 @@ async def run_gateway(settings: Settings) -> None:
     started = time.time()
 
     def health_info() -> dict[str, Any]:
+        now_ms = int(time.time() * 1000)
+        since = max(pipeline.last_commit_ms, int(started * 1000))
         return {"broker_connected": source.connected.is_set(), "in_flight": pipeline.pending,
                 "uptime_s": round(time.time() - started, 1), "storage": layout.name,
-                "last_commit_ms": pipeline.last_commit_ms}
+                "last_commit_ms": pipeline.last_commit_ms,
+                "stalled_s": (now_ms - since) / 1000 if pipeline.pending else 0}
+
+    tokens = load_tokens(settings.api_tokens, settings.api_tokens_file)
+    if not tokens and not settings.insecure_no_auth:
+        raise SettingsError("TELEMATICS_API_TOKENS (or TELEMATICS_API_TOKENS_FILE): no API"
+                            " tokens configured; set some, or start with --insecure-no-auth")
+    if settings.insecure_no_auth:
+        log.warning("INSECURE: the HTTP API is served WITHOUT authentication"
+                    " (--insecure-no-auth); never do this outside a demo")
 
     pool = AsyncConnectionPool(settings.db_url, min_size=1, max_size=4, open=False,
                                kwargs={"autocommit": True, "application_name": "gateway-http"})
     await pool.open()
-    runner = web.AppRunner(build_app(pool, metrics, health_info))
+    runner = web.AppRunner(build_app(pool, metrics, health_info, layout, tokens,
+                                     settings.insecure_no_auth, settings.default_timezone))
     await runner.setup()
     host, port = settings.http_host_port
     await web.TCPSite(runner, host, port).start()
@@ -125,6 +139,7 @@ async def run_gateway(settings: Settings) -> None:
             tg.create_task(source.run())
             tg.create_task(pipeline.run())
             tg.create_task(_derive_forever(settings, metrics))
+            tg.create_task(Deliverer(settings.db_url, metrics).run())
             if not layout.timescale:
                 tg.create_task(_keep_partitions_ahead(settings))
     finally:

@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import sys
 from dataclasses import fields
+from typing import Any
 
 from features.registry import RegistryError
 from gateway import __version__, logs
 from gateway.app import run_gateway, run_import, run_migrations
+from gateway.auth import AuthConfigError
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
 
 _HELP = {
@@ -31,16 +33,25 @@ _HELP = {
     "min_trip_m": "trips shorter than this (metres) are dropped",
     "min_trip_s": "trips shorter than this (seconds) are dropped",
     "settle_minutes": "a local day is final this long after its end (segments)",
+    "api_tokens_file": "file of API tokens, one name:token:scope+scope per line",
+    "insecure_no_auth": "serve the API without tokens (demo only; loudly logged)",
 }
+
+
+_ENV_ONLY = ("api_tokens",)  # secrets never on the command line
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file with settings (env TELEMATICS_CONFIG)")
     defaults = Settings()
     for f in fields(Settings):
+        if f.name in _ENV_ONLY:
+            continue
+        extra: dict[str, Any] = {"action": "store_const", "const": True} \
+            if f.type in ("bool", bool) else {}
         p.add_argument(flag_name(f.name), dest=f.name, default=None,
                        help=f"{_HELP.get(f.name, '')} (env {env_name(f.name)}, "
-                            f"default {getattr(defaults, f.name)!r})")
+                            f"default {getattr(defaults, f.name)!r})", **extra)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         layout = asyncio.run(run_migrations(settings))
         print(f"schema up to date ({layout.name})")
         return 0
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_gateway(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_gateway(settings))
+    except (SettingsError, AuthConfigError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -48,6 +48,11 @@ class Metrics:
         self.derive_seconds = Histogram("telematics_derivation_seconds",
                                         "Time of one derivation pass over pending vehicles",
                                         registry=r)
+        self.webhook_deliveries = Counter("telematics_webhook_deliveries",
+                                          "Webhook delivery attempts by outcome", ["outcome"],
+                                          registry=r)
+        for outcome in ("ok", "failed"):
+            self.webhook_deliveries.labels(outcome)
         self.db_errors = Counter("telematics_db_errors", "Database errors by kind", ["kind"],
                                  registry=r)
         for kind in ("transient", "permanent"):

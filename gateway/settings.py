@@ -38,6 +38,9 @@ class Settings:
     min_trip_m: int = 200
     min_trip_s: int = 60
     settle_minutes: int = 60
+    api_tokens: str = ""
+    api_tokens_file: str = ""
+    insecure_no_auth: bool = False
 
     @property
     def effective_client_id(self) -> str:
@@ -94,7 +97,14 @@ def load(flags: dict[str, Any], environ: dict[str, str] | None = None) -> Settin
             raw, where = file_values[key], f"{path}: {key}"
         if raw is None:
             continue
-        if f.type in ("int", int):
+        if f.type in ("bool", bool):
+            if isinstance(raw, str):
+                if raw.lower() not in ("1", "true", "yes", "0", "false", "no", ""):
+                    raise SettingsError(f"{where}: {raw!r} is not true or false")
+                raw = raw.lower() in ("1", "true", "yes")
+            else:
+                raw = bool(raw)
+        elif f.type in ("int", int):
             try:
                 raw = int(raw)
             except (TypeError, ValueError):

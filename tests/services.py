@@ -117,6 +117,8 @@ class Gateway:
         self.env = {**os.environ, "TELEMATICS_MQTT_URL": mqtt_url, "TELEMATICS_DB_URL": db_url,
                     "TELEMATICS_HTTP": f"127.0.0.1:{self.port}",
                     "TELEMATICS_CLIENT_ID": settings.pop("client_id", f"gw-{uuid.uuid4().hex[:8]}")}
+        if "api_tokens" not in settings:
+            self.env["TELEMATICS_INSECURE_NO_AUTH"] = "true"
         for key, value in settings.items():
             self.env["TELEMATICS_" + key.upper()] = value
         self.log = workdir / f"gateway-{self.port}.log"

@@ -68,7 +68,7 @@ def test_signals_events_and_dead_letters(broker: Broker, db_url: str, tmp_path: 
         status, body = get_error(gw, f"/v1/vehicles/{VIN}/events?from=yesterday")
         assert status == 400 and "'from'" in str(body["detail"])
         status, body = get_error(gw, "/v1/vehicles/WVWZZZ1JZXW999999/events")
-        assert status == 404 and "never been seen" in str(body["detail"])
+        assert status == 404 and "unknown" in str(body["detail"])
         assert get_error(gw, "/v1/vehicles/short/events")[0] == 400
         assert get_error(gw, "/v1/dead-letters?reason=nope")[0] == 400
         assert get_error(gw, "/v1/dead-letters?limit=0")[0] == 400

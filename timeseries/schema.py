@@ -182,7 +182,34 @@ def _derived_ddl() -> list[str]:
     ]
 
 
-MIGRATIONS: list[tuple[int, str]] = [(1, "base tables"), (2, "registry and derived tables")]
+def _api_ddl() -> list[str]:
+    return [
+        """ALTER TABLE dead_letters
+            ADD COLUMN IF NOT EXISTS retried_at timestamptz,
+            ADD COLUMN IF NOT EXISTS retry_outcome text,
+            ADD COLUMN IF NOT EXISTS retry_detail text""",
+        """CREATE TABLE IF NOT EXISTS webhooks (
+            id serial PRIMARY KEY,
+            url text NOT NULL,
+            secret text NOT NULL,
+            event_types text[] NOT NULL,
+            cursor bigint NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now())""",
+        """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            id bigserial PRIMARY KEY,
+            webhook_id int NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+            event_id bigint NOT NULL,
+            attempt int NOT NULL,
+            status int,
+            error text,
+            ok boolean NOT NULL,
+            at timestamptz NOT NULL DEFAULT now())""",
+        "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)",
+    ]
+
+
+MIGRATIONS: list[tuple[int, str]] = [(1, "base tables"), (2, "registry and derived tables"),
+                                     (3, "api: webhooks, dead-letter retries")]
 
 
 async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
@@ -251,6 +278,8 @@ def _migration(version: int, layout: Layout) -> list[str]:
         return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale else [])
     if version == 2:
         return _derived_ddl()
+    if version == 3:
+        return _api_ddl()
     raise ValueError(f"unknown migration {version}")
 
 

@@ -1,0 +1,103 @@
+"""Reads of derived state for the platform API: vehicles, service position, the feed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+
+from features.service import ServiceRecord, ServiceStatus, evaluate, load_rules
+
+_VEHICLE_COLS = (
+    "id, vin, registered, model, powertrain, timezone, delivered_on::text AS delivered_on,"
+    " owner_id, dealer_id, first_seen, last_seen, last_sample_at, odometer_km, activity,"
+    " service_status")
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+async def vehicle(conn: psycopg.AsyncConnection, vin: str) -> dict[str, Any] | None:
+    """Registry entry plus the latest state (position, fuel, battery) of one VIN."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_VEHICLE_COLS} FROM vehicles WHERE vin = %s", (vin,))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    latest: dict[str, Any] = {"latitude": None, "longitude": None, "fuel_pct": None,
+                              "soc_pct": None, "is_charging": None}
+    if row["last_sample_at"] is not None:
+        cur2 = await conn.execute(
+            "SELECT latitude, longitude, fuel_pct, soc_pct, is_charging FROM samples"
+            " WHERE vehicle_id = %s AND ts <= %s AND ts > %s - interval '2 days'"
+            " ORDER BY ts DESC LIMIT 200", (row["id"], row["last_sample_at"],
+                                            row["last_sample_at"]))
+        for r in await cur2.fetchall():
+            for key, value in zip(latest, r, strict=True):
+                if latest[key] is None and value is not None:
+                    latest[key] = value
+    if latest["is_charging"] is not None:
+        latest["is_charging"] = bool(latest["is_charging"])
+    out = {k: _iso(v) for k, v in row.items() if k != "id"}
+    out["position"] = ({"latitude": latest["latitude"], "longitude": latest["longitude"]}
+                       if latest["latitude"] is not None else None)
+    out.update(fuel_pct=latest["fuel_pct"], soc_pct=latest["soc_pct"],
+               is_charging=latest["is_charging"])
+    return out
+
+
+async def vehicles(conn: psycopg.AsyncConnection, segment: str | None, dealer_id: str | None,
+                   registered: bool | None, after_id: int, limit: int
+                   ) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of vehicles ordered by id, and the cursor of the next page."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_VEHICLE_COLS} FROM vehicles WHERE id > %(a)s"
+            " AND (%(s)s::text IS NULL OR activity = %(s)s)"
+            " AND (%(d)s::text IS NULL OR dealer_id = %(d)s)"
+            " AND (%(r)s::bool IS NULL OR registered = %(r)s) ORDER BY id LIMIT %(n)s",
+            {"a": after_id, "s": segment, "d": dealer_id, "r": registered, "n": limit})
+        rows = await cur.fetchall()
+    nxt = rows[-1]["id"] if len(rows) == limit else None
+    return [{k: _iso(v) for k, v in r.items() if k != "id"} for r in rows], nxt
+
+
+async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: str = "UTC"
+                           ) -> tuple[ServiceStatus | None, list[ServiceRecord], dict[str, Any]]:
+    """The service status as of the vehicle's latest data, its service book and registry."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT vin, model, powertrain, timezone, delivered_on, owner_id, dealer_id,"
+            " last_sample_at, odometer_km FROM vehicles WHERE id = %s", (vid,))
+        v = await cur.fetchone()
+    assert v is not None
+    cur2 = await conn.execute(
+        "SELECT id, done_on, odometer_km, items FROM service_records WHERE vehicle_id = %s"
+        " ORDER BY done_on, id", (vid,))
+    book = [ServiceRecord(i, d, km, tuple(items)) for i, d, km, items in await cur2.fetchall()]
+    if v["delivered_on"] is None or v["last_sample_at"] is None or v["odometer_km"] is None:
+        return None, book, v
+    as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()
+    cur2 = await conn.execute(
+        "SELECT coalesce(sum(km), 0) / 30.0 FROM daily_usage WHERE vehicle_id = %s"
+        " AND day > %s AND day <= %s", (vid, as_of - timedelta(days=30), as_of))
+    row = await cur2.fetchone()
+    km_per_day = float(row[0]) if row else 0.0
+    status = evaluate(load_rules(), v["model"], v["powertrain"], v["delivered_on"],
+                      v["odometer_km"], as_of, book, km_per_day)
+    return status, book, v
+
+
+async def feed(conn: psycopg.AsyncConnection, after: int, types: list[str] | None,
+               limit: int) -> list[dict[str, Any]]:
+    """Feed events with id > after, in id order."""
+    cur = await conn.execute(
+        "SELECT id, type, occurred_at, created_at, payload FROM feed_events WHERE id > %s"
+        " AND (%s::text[] IS NULL OR type = ANY(%s)) ORDER BY id LIMIT %s",
+        (after, types, types, limit))
+    return [{"id": str(i), "type": t, "occurred_at": o.isoformat(), "created_at": c.isoformat(),
+             "data": p} for i, t, o, c, p in await cur.fetchall()]

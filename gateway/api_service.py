@@ -1,0 +1,123 @@
+"""Service book, the events feed and dead letters."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from decoders.errors import REJECT_CODES, Rejected
+from decoders.registry import decode_message, decoder_name_for
+from features import queries, registry
+from features.service import to_json
+from gateway.auth import requires
+from gateway.http_common import DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
+from gateway.http_errors import problem
+from gateway.http_params import int_param
+from timeseries import reader
+from timeseries.batch import Envelope
+from timeseries.writer import BatchWriter
+
+FEED_TYPES = ("service_due_soon", "service_overdue", "segment_changed")
+
+
+@requires("write")
+async def add_service(request: web.Request) -> web.Response:
+    """Add a service record (dealer systems)."""
+    vin, vid = await vehicle_id(request)
+    try:
+        entry = registry.parse_service(vin, await json_body(request))
+    except registry.RegistryError as exc:
+        raise problem(400, str(exc)) from None
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        rid = await registry.add_service_record(conn, vid, entry.done_on, entry.odometer_km,
+                                                entry.items, entry.dealer_id, entry.note)
+    return ok({"id": rid, "vin": vin, "done_on": entry.done_on.isoformat(),
+               "odometer_km": entry.odometer_km, "items": entry.items,
+               "dealer_id": entry.dealer_id, "note": entry.note}, status=201)
+
+
+@requires("read")
+async def get_service(request: web.Request) -> web.Response:
+    """Next due, items, status and the service history."""
+    vin, vid = await vehicle_id(request)
+    async with request.app[POOL].connection() as conn:
+        status, book, _ = await queries.service_position(conn, vid, request.app[DEFAULT_TZ])
+    history = [{"id": r.id, "done_on": r.done_on.isoformat(), "odometer_km": r.odometer_km,
+                "items": list(r.items)} for r in book]
+    body = {"vin": vin, "registered": status is not None, "history": history,
+            **(to_json(status) if status else {"status": None, "items": []})}
+    return ok(body)
+
+
+@requires("read")
+async def feed(request: web.Request) -> web.Response:
+    """Durable events after a cursor, in order; resume with ``after=next``."""
+    after = int_param(request, "after", 0, 0, 2**62)
+    limit = int_param(request, "limit", 100, 1, 1000)
+    types = None
+    if request.query.get("type"):
+        types = request.query["type"].split(",")
+        unknown = sorted(set(types) - set(FEED_TYPES))
+        if unknown:
+            raise problem(400, f"parameter 'type': unknown {unknown[0]!r}; one of"
+                               f" {', '.join(FEED_TYPES)}")
+    async with request.app[POOL].connection() as conn:
+        items = await queries.feed(conn, after, types, limit)
+    nxt = items[-1]["id"] if items else str(after)
+    return ok({"items": items, "next": nxt})
+
+
+@requires("read")
+async def dead_letters(request: web.Request) -> web.Response:
+    """Rejected payloads, newest first; page with ``cursor=next``."""
+    reason = request.query.get("reason") or None
+    if reason is not None and reason not in REJECT_CODES:
+        raise problem(400, f"parameter 'reason': {reason!r} is not one of {list(REJECT_CODES)}")
+    limit = int_param(request, "limit", 100, 1, 1000)
+    cursor = int_param(request, "cursor", 0, 0, 2**62) or None
+    async with request.app[POOL].connection() as conn:
+        rows = await reader.dead_letters(conn, reason, cursor, limit)
+    items = [{"id": r["id"], "topic": r["topic"], "vin": r["vin"], "decoder": r["decoder"],
+              "reason_code": r["reason_code"], "reason": r["reason"], "details": r["details"],
+              "partial": r["partial"], "size": r["size"], "times": r["times"],
+              "received_at": r["received_at"].isoformat()} for r in rows]
+    nxt = str(items[-1]["id"]) if len(items) == limit else None
+    return ok({"items": items, "next": nxt})
+
+
+@requires("admin")
+async def retry_dead_letter(request: web.Request) -> web.Response:
+    """Decode a dead letter again with the current decoders and store what is valid now."""
+    dl_id = int(request.match_info["id"])
+    async with request.app[POOL].connection() as conn:
+        cur = await conn.execute("SELECT topic, payload FROM dead_letters WHERE id = %s",
+                                 (dl_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise problem(404, f"dead letter {dl_id} does not exist")
+        topic, payload = row[0], bytes(row[1])
+        now = int(time.time() * 1000)
+        try:
+            readings = decode_message(topic, payload, now)
+        except Rejected as exc:
+            outcome, detail, stored = "still_rejected", exc.rejection.detail, 0
+        else:
+            env = Envelope(topic, payload, now, decoder_name_for(topic), readings, [])
+            result = await BatchWriter(conn, request.app[LAYOUT]).write([env])
+            stored = result.values
+            outcome = "stored" if not readings.rejections else "stored_partly"
+            detail = "; ".join(r.detail for r in readings.rejections[:5])
+        await conn.execute(
+            "UPDATE dead_letters SET retried_at = now(), retry_outcome = %s, retry_detail = %s"
+            " WHERE id = %s", (outcome, detail, dl_id))
+    return ok({"id": dl_id, "outcome": outcome, "detail": detail, "values_stored": stored})
+
+
+def routes(app: web.Application) -> None:
+    """Attach the handlers."""
+    app.router.add_post("/v1/vehicles/{vin}/services", add_service)
+    app.router.add_get("/v1/vehicles/{vin}/service", get_service)
+    app.router.add_get("/v1/events", feed)
+    app.router.add_get("/v1/dead-letters", dead_letters)
+    app.router.add_post(r"/v1/dead-letters/{id:\d+}:retry", retry_dead_letter)

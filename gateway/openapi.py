@@ -1,0 +1,246 @@
+"""The OpenAPI 3.1 document of the HTTP API, and a plain HTML rendering of it for /docs."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from gateway import __version__
+
+J = "application/json"
+NUM = {"type": ["number", "null"]}
+STR = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+
+
+def _err(*codes: int) -> dict[str, Any]:
+    texts = {400: "invalid parameter or body (detail names it)", 401: "missing or bad token",
+             403: "token lacks the scope", 404: "unknown vehicle or resource",
+             413: "body too large", 503: "not ready"}
+    return {str(c): {"description": texts[c], "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for c in codes}
+
+
+def _ok(schema: dict[str, Any], code: int = 200, desc: str = "OK") -> dict[str, Any]:
+    return {str(code): {"description": desc, "content": {J: {"schema": schema}}}}
+
+
+def _q(name: str, schema: dict[str, Any], desc: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema,
+            "description": desc}
+
+
+VIN = {"name": "vin", "in": "path", "required": True, "description": "17-character VIN",
+       "schema": {"type": "string", "pattern": "^[A-HJ-NPR-Z0-9]{17}$"}}
+TIME = {"type": "string", "description": "ISO 8601 date-time, or ms since epoch"}
+FROM_TO = [_q("from", TIME, "start (inclusive)"), _q("to", TIME, "end (exclusive); default now")]
+LIMIT = [_q("limit", {"type": "integer", "minimum": 1, "maximum": 100000}, "rows at most")]
+READ = [{"bearer": ["read"]}]
+WRITE = [{"bearer": ["write"]}]
+ADMIN = [{"bearer": ["admin"]}]
+ITEMS = {"type": "array", "items": {"type": "object"}}
+
+
+def _op(summary: str, security: list[dict[str, list[str]]] | None, params: list[Any],
+        responses: dict[str, Any], body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": responses}
+    if security is not None:
+        op["security"] = security
+    else:
+        op["security"] = []
+    if body is not None:
+        op["requestBody"] = body
+    return op
+
+
+def _vehicle_ops() -> dict[str, Any]:
+    reg_body = {"required": True, "content": {J: {"schema": {
+        "$ref": "#/components/schemas/Registration"}}}}
+    vehicle = {"$ref": "#/components/schemas/Vehicle"}
+    return {
+        "/v1/vehicles": {"get": _op("List vehicles, paged by cursor", READ, [
+            _q("segment", {"type": "string",
+                           "enum": ["active", "declining", "lapsing", "dormant"]}, "activity"),
+            _q("dealer_id", {"type": "string"}, "dealer"),
+            _q("registered", {"type": "string", "enum": ["true", "false"]}, "in the registry"),
+            _q("cursor", {"type": "integer", "minimum": 0}, "the previous page's next"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")],
+            {**_ok({"type": "object", "required": ["items", "next"], "properties": {
+                "items": {"type": "array", "items": vehicle}, "next": STR}}),
+             **_err(400, 401, 403)})},
+        "/v1/vehicles:import": {"post": _op("Bulk registry import", WRITE, [], {
+            **_ok({"type": "object", "properties": {"imported": INT}}), **_err(400, 401, 403, 413)},
+            {"required": True, "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}}}})},
+        "/v1/vehicles/{vin}": {
+            "get": _op("Registry entry and latest state", READ, [VIN],
+                       {**_ok(vehicle), **_err(400, 401, 403, 404)}),
+            "put": _op("Register or update", WRITE, [VIN],
+                       {**_ok(vehicle), **_err(400, 401, 403, 413)}, reg_body)},
+    }
+
+
+def _usage_ops() -> dict[str, Any]:
+    window = _q("window", {"type": "string", "enum": ["7", "30", "90"]}, "days")
+    as_of = _q("as_of", {"type": "string", "format": "date"}, "last day of the window")
+    vin_items = {"type": "object", "required": ["vin", "items"],
+                 "properties": {"vin": {"type": "string"}, "items": ITEMS}}
+    signals = {"type": "object", "required": ["vin", "name", "unit"], "properties": {
+        "vin": {"type": "string"}, "name": {"type": "string"}, "unit": {"type": "string"},
+        "points": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2}},
+        "bucket": {"type": "string"}, "buckets": ITEMS}}
+    e4 = _err(400, 401, 403, 404)
+    return {
+        "/v1/vehicles/{vin}/signals": {"get": _op("Raw or bucketed signal values", READ, [
+            VIN, _q("name", {"type": "string"}, "VSS signal path", True), *FROM_TO, *LIMIT,
+            _q("bucket", {"type": "string", "enum": ["1m", "5m", "15m", "1h", "1d"]},
+               "bucket size: avg/min/max/last/count per bucket")], {**_ok(signals), **e4})},
+        "/v1/vehicles/{vin}/events": {"get": _op(
+            "Cockpit events", READ, [VIN, *FROM_TO, *LIMIT], {**_ok(vin_items), **e4})},
+        "/v1/vehicles/{vin}/trips": {"get": _op(
+            "Trips starting in the range", READ, [VIN, *FROM_TO, *LIMIT],
+            {**_ok(vin_items), **e4})},
+        "/v1/vehicles/{vin}/daily": {"get": _op("Daily usage per local day", READ, [
+            VIN, _q("from", {"type": "string", "format": "date"}, "first day"),
+            _q("to", {"type": "string", "format": "date"}, "last day"), *LIMIT],
+            {**_ok(vin_items), **e4})},
+        "/v1/vehicles/{vin}/profile": {"get": _op("Usage profile", READ, [VIN, window, as_of],
+                                                  {**_ok({"$ref": "#/components/schemas/Profile"}),
+                                                   **e4})},
+        "/v1/profiles": {"get": _op("Every vehicle's profile, streamed", READ, [
+            window, as_of, _q("format", {"type": "string", "enum": ["ndjson", "csv"]}, "")],
+            {"200": {"description": "one profile per line", "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}}}}, **_err(400, 401, 403)})},
+        "/v1/vehicles/{vin}/services": {"post": _op("Add a service record", WRITE, [VIN], {
+            **_ok({"type": "object", "required": ["id"], "properties": {"id": INT}}, 201,
+                  "created"), **_err(400, 401, 403, 404, 413)},
+            {"required": True, "content": {J: {"schema": {
+                "$ref": "#/components/schemas/ServiceRecord"}}}})},
+        "/v1/vehicles/{vin}/service": {"get": _op("Service position and history", READ, [VIN], {
+            **_ok({"type": "object", "required": ["vin", "history", "status"], "properties": {
+                "vin": {"type": "string"}, "status": {"type": ["string", "null"],
+                                                      "enum": ["ok", "due_soon", "overdue", None]},
+                "history": ITEMS, "items": ITEMS}}), **e4})},
+    }
+
+
+def _feed_ops() -> dict[str, Any]:
+    hook = {"type": "object", "required": ["id", "url", "event_types"], "properties": {
+        "id": INT, "url": {"type": "string"}, "event_types": {"type": "array"},
+        "cursor": {"type": "string"}}}
+    page = {"type": "object", "required": ["items", "next"],
+            "properties": {"items": ITEMS, "next": STR}}
+    types = ["service_due_soon", "service_overdue", "segment_changed"]
+    return {
+        "/v1/events": {"get": _op("Durable events feed after a cursor", READ, [
+            _q("after", {"type": "integer", "minimum": 0}, "cursor: the last id seen"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+            _q("type", {"type": "string"}, "comma-separated: " + ", ".join(types))],
+            {**_ok(page), **_err(400, 401, 403)})},
+        "/v1/webhooks": {
+            "get": _op("Webhooks and their recent deliveries", ADMIN, [],
+                       {**_ok({"type": "object", "properties": {"items": ITEMS}}),
+                        **_err(401, 403)}),
+            "post": _op("Register a webhook", ADMIN, [], {
+                **_ok(hook, 201, "created"), **_err(400, 401, 403, 413)},
+                {"required": True, "content": {J: {"schema": {
+                    "type": "object", "required": ["url", "secret", "event_types"],
+                    "properties": {"url": {"type": "string", "format": "uri"},
+                                   "secret": {"type": "string", "minLength": 16},
+                                   "event_types": {"type": "array", "items": {
+                                       "type": "string", "enum": types}}}}}}})},
+        "/v1/webhooks/{id}": {"delete": _op("Remove a webhook", ADMIN, [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            {"204": {"description": "deleted"}, **_err(401, 403, 404)})},
+        "/v1/dead-letters": {"get": _op("Rejected payloads, newest first", READ, [
+            _q("reason", {"type": "string"}, "reason code"),
+            _q("cursor", {"type": "integer", "minimum": 0}, "the previous page's next"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")],
+            {**_ok(page), **_err(400, 401, 403)})},
+        "/v1/dead-letters/{id}:retry": {"post": _op("Decode again and store what is valid",
+                                                    ADMIN, [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            {**_ok({"type": "object", "required": ["outcome"], "properties": {
+                "outcome": {"type": "string"}}}), **_err(401, 403, 404)})},
+    }
+
+
+def _ops_ops() -> dict[str, Any]:
+    return {
+        "/health": {"get": _op("Liveness", None, [], _ok({"type": "object", "required": [
+            "status"], "properties": {"status": {"type": "string"}}}))},
+        "/ready": {"get": _op("Broker and database connected, lag within bounds", None, [], {
+            **_ok({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
+            **_err(503)})},
+        "/metrics": {"get": _op("Prometheus metrics", None, [], {"200": {
+            "description": "text format", "content": {"text/plain": {"schema": {
+                "type": "string"}}}}})},
+    }
+
+
+def spec() -> dict[str, Any]:
+    """The whole document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Telematics gateway API", "version": __version__,
+                 "description": "Usage features, service book and events for the customer "
+                                "platform. See docs/api.md."},
+        "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_feed_ops()},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"},
+                    "status": INT, "detail": {"type": "string"}}},
+                "Registration": {"type": "object", "properties": {
+                    "model": {"type": "string"},
+                    "powertrain": {"type": "string", "enum": ["ice", "bev", "phev"]},
+                    "timezone": {"type": "string"},
+                    "delivered_on": {"type": "string", "format": "date"},
+                    "owner_id": {"type": "string"}, "dealer_id": {"type": "string"}},
+                    "additionalProperties": False},
+                "Vehicle": {"type": "object", "required": ["vin", "registered"], "properties": {
+                    "vin": {"type": "string"}, "registered": {"type": "boolean"},
+                    "model": STR, "powertrain": STR, "timezone": STR, "delivered_on": STR,
+                    "owner_id": STR, "dealer_id": STR, "first_seen": STR, "last_seen": STR,
+                    "last_sample_at": STR, "odometer_km": NUM, "activity": STR,
+                    "service_status": STR, "fuel_pct": NUM, "soc_pct": NUM,
+                    "is_charging": {"type": ["boolean", "null"]},
+                    "position": {"type": ["object", "null"]}}},
+                "Profile": {"type": "object", "required": ["vin", "window_days", "km_total"],
+                            "properties": {"vin": {"type": "string"}, "window_days": INT,
+                                           "km_total": {"type": "number"}}},
+                "ServiceRecord": {"type": "object", "required": ["done_on", "odometer_km",
+                                                                 "items"], "properties": {
+                    "done_on": {"type": "string", "format": "date"},
+                    "odometer_km": {"type": "number", "minimum": 0, "maximum": 2000000},
+                    "items": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "dealer_id": {"type": "string"}, "note": {"type": "string"}}},
+            },
+        },
+    }
+
+
+def docs_html() -> str:
+    """A readable page of every operation, parameter and response (no JavaScript)."""
+    out = [f"<!doctype html><meta charset=utf-8><title>Telematics API {__version__}</title>",
+           "<style>body{font:15px system-ui;max-width:60em;margin:2em auto}code{background:"
+           "#eee;padding:0 .2em}h3{margin-bottom:.2em}</style>",
+           "<h1>Telematics gateway API</h1><p>Machine-readable: <a href=/openapi.json>"
+           "/openapi.json</a>. Auth: <code>Authorization: Bearer &lt;token&gt;</code>.</p>"]
+    for path, ops in spec()["paths"].items():
+        for method, op in ops.items():
+            scopes = ", ".join(s for sec in op["security"] for s in sec.get("bearer", []))
+            out.append(f"<h3><code>{method.upper()} {html.escape(path)}</code></h3>"
+                       f"<p>{html.escape(op['summary'])}"
+                       f"{' &mdash; scope: ' + scopes if scopes else ' &mdash; open'}</p><ul>")
+            for p in op["parameters"]:
+                req = " (required)" if p.get("required") else ""
+                out.append(f"<li><code>{p['name']}</code> in {p['in']}{req}: "
+                           f"{html.escape(p.get('description', ''))}</li>")
+            codes = ", ".join(op["responses"])
+            out.append(f"<li>responses: {codes}</li></ul>")
+    return "\n".join(out)
