@@ -91,8 +91,10 @@ class Deriver:
                 return False
             v = await self._load(vid)
             cur = await self.conn.execute(
-                "SELECT hour FROM dirty_hours WHERE vehicle_id = %s ORDER BY hour", (vid,))
-            hours = [int(r[0]) for r in await cur.fetchall()]
+                "SELECT hour, touched_at FROM dirty_hours WHERE vehicle_id = %s ORDER BY hour",
+                (vid,))
+            seen = await cur.fetchall()
+            hours = [int(r[0]) for r in seen]
             if v is None or not hours:
                 return False
             days: set[date] = set()
@@ -105,7 +107,9 @@ class Deriver:
             await self._segments(v, days)
             await self._service(v)
             await self.conn.execute(
-                "DELETE FROM dirty_hours WHERE vehicle_id = %s AND hour = ANY(%s)", (vid, hours))
+                "DELETE FROM dirty_hours d USING unnest(%s::bigint[], %s::timestamptz[])"
+                " AS u(h, t) WHERE d.vehicle_id = %s AND d.hour = u.h AND d.touched_at = u.t",
+                (hours, [r[1] for r in seen], vid))
             log.debug("derived %s: %d hours, %d days", v.vin, len(hours), len(days))
             return True
 

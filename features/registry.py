@@ -129,7 +129,7 @@ async def rederive_all(conn: psycopg.AsyncConnection, vid: int) -> None:
     await conn.execute("UPDATE vehicles SET activity = NULL, service_status = NULL WHERE id = %s",
                        (vid,))
     await conn.execute(
-        "INSERT INTO dirty_hours SELECT %s, h FROM generate_series("
+        "INSERT INTO dirty_hours (vehicle_id, hour) SELECT %s, h FROM generate_series("
         " (SELECT (extract(epoch FROM min(ts)) / 3600)::bigint FROM samples WHERE vehicle_id = %s),"
         " (SELECT (extract(epoch FROM last_sample_at) / 3600)::bigint FROM vehicles"
         "  WHERE id = %s)) AS h ON CONFLICT DO NOTHING", (vid, vid, vid))
@@ -149,7 +149,8 @@ async def add_service_record(conn: psycopg.AsyncConnection, vid: int, done_on: d
     row = await cur.fetchone()
     assert row is not None
     await conn.execute(
-        "INSERT INTO dirty_hours SELECT id, (extract(epoch FROM last_sample_at) / 3600)::bigint"
+        "INSERT INTO dirty_hours (vehicle_id, hour)"
+        " SELECT id, (extract(epoch FROM last_sample_at) / 3600)::bigint"
         " FROM vehicles WHERE id = %s AND last_sample_at IS NOT NULL ON CONFLICT DO NOTHING",
         (vid,))
     return int(row[0])

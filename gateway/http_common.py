@@ -52,7 +52,33 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise problem(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise problem(400, "body must be a JSON object")
+    bad = _bad_text(body)
+    if bad:
+        raise problem(400, f"body: {bad}")
     return body
+
+
+def _bad_text(value: Any, where: str = "") -> str | None:
+    """Strings PostgreSQL cannot store: NUL characters, lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where or 'a value'} contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where or 'a value'} is not valid Unicode (lone surrogate)"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            bad = _bad_text(k, "a key") or _bad_text(v, f"field {k!r}"[:60])
+            if bad:
+                return bad
+    if isinstance(value, list):
+        for v in value:
+            bad = _bad_text(v, where)
+            if bad:
+                return bad
+    return None
 
 
 def dumps(data: Any) -> str:

@@ -29,6 +29,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's own errors and crashes into problem+json."""
+    for name, value in request.query.items():
+        if "\x00" in name or "\x00" in value:
+            raise problem(400, f"parameter {name[:40]!r} contains a NUL character")
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from decoders.catalog import load_catalog
 from gateway import __version__
 
 J = "application/json"
@@ -94,7 +95,8 @@ def _usage_ops() -> dict[str, Any]:
     e4 = _err(400, 401, 403, 404)
     return {
         "/v1/vehicles/{vin}/signals": {"get": _op("Raw or bucketed signal values", READ, [
-            VIN, _q("name", {"type": "string"}, "VSS signal path", True), *FROM_TO, *LIMIT,
+            VIN, _q("name", {"type": "string", "enum": list(load_catalog().signals)},
+                    "VSS signal path", True), *FROM_TO, *LIMIT,
             _q("bucket", {"type": "string", "enum": ["1m", "5m", "15m", "1h", "1d"]},
                "bucket size: avg/min/max/last/count per bucket")], {**_ok(signals), **e4})},
         "/v1/vehicles/{vin}/events": {"get": _op(

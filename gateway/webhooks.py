@@ -66,8 +66,8 @@ async def create(request: web.Request) -> web.Response:
         raise problem(400, "field 'url' must be an http(s) URL")
     if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
         raise problem(400, "field 'secret' must be a string of 16..200 characters")
-    if not isinstance(types, list) or not types or not set(types) <= set(FEED_TYPES) \
-            or not all(isinstance(t, str) for t in types):
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types) \
+            or not set(types) <= set(FEED_TYPES):
         raise problem(400, f"field 'event_types' must list some of {', '.join(FEED_TYPES)}")
     async with request.app[POOL].connection() as conn:
         cur = await conn.execute(

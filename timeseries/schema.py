@@ -112,7 +112,9 @@ def _derived_ddl() -> list[str]:
             ADD COLUMN IF NOT EXISTS service_status text""",
         # hours (ms // 3,600,000) with new data that derivations have not looked at yet
         """CREATE TABLE IF NOT EXISTS dirty_hours (
-            vehicle_id int NOT NULL, hour bigint NOT NULL, PRIMARY KEY (vehicle_id, hour))""",
+            vehicle_id int NOT NULL, hour bigint NOT NULL,
+            touched_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (vehicle_id, hour))""",
         "CREATE INDEX IF NOT EXISTS vehicles_dealer ON vehicles (dealer_id, id)",
         """CREATE TABLE IF NOT EXISTS trips (
             vehicle_id int NOT NULL,

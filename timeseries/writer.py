@@ -271,8 +271,11 @@ class BatchWriter:
         if hours:
             pairs = sorted(hours)
             await self.conn.execute(
-                "INSERT INTO dirty_hours SELECT * FROM unnest(%s::int[], %s::bigint[])"
-                " ON CONFLICT DO NOTHING",
+                # touching an existing row tells a derivation running now that this hour
+                # got more data after it read the hour (it only clears what it saw)
+                "INSERT INTO dirty_hours (vehicle_id, hour) SELECT * FROM unnest(%s::int[],"
+                " %s::bigint[]) ON CONFLICT (vehicle_id, hour) DO UPDATE"
+                " SET touched_at = clock_timestamp()",
                 ([p[0] for p in pairs], [p[1] for p in pairs]))
 
 

@@ -1,0 +1,221 @@
+"""Every platform endpoint through a real gateway process, on simulator data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.fleet import make_fleet
+from simulator.publish import Publisher
+from simulator.stream import Faults, Outgoing, fleet_stream
+from simulator.truth import FleetTruth
+from tests.services import (
+    ROOT, Broker, Gateway, create_database, drop_database, query, wait_until,
+)
+
+pytestmark = pytest.mark.live
+TOKENS = "cdp:read-token-123:read,dms:write-token-456:read+write,ops:admin-token-789:admin"
+READ, WRITE, ADMIN = "read-token-123", "write-token-456", "admin-token-789"
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(self, method: str, path: str, token: str | None = READ, body: Any = None,
+             content_type: str = "application/json") -> tuple[int, Any, dict[str, str]]:
+        data = None
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                raw = resp.read()
+                return resp.status, _parse(raw, resp.headers["Content-Type"]), dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, _parse(raw, exc.headers["Content-Type"]), dict(exc.headers)
+
+    def get(self, path: str, token: str | None = READ) -> Any:
+        status, body, _ = self.call("GET", path, token)
+        assert status == 200, (path, status, body)
+        return body
+
+
+def _parse(raw: bytes, ctype: str | None) -> Any:
+    if ctype and "json" in ctype and "ndjson" not in ctype:
+        return json.loads(raw) if raw else None
+    return raw.decode()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Gateway, dict[str, Any]]]:
+    work = tmp_path_factory.mktemp("platform")
+    broker = Broker(work / "broker")
+    broker.start()
+    db = create_database()
+    gw = Gateway(broker.url, db, work, api_tokens=TOKENS, client_id="gw-platform")
+    gw.start()
+    api = Api(gw.base)
+    start = date.today() - timedelta(days=12)
+    truth = FleetTruth()
+    fleet = make_fleet(6, 10, start, 77)
+    msgs = list(fleet_stream(fleet, start, 10, 77, 900, Faults(garbage=0.003), truth))
+    meta = truth.to_json()["vehicles"]
+    first, rest = list(meta.items())[0], list(meta.items())[1:]
+    reg = {k: first[1]["meta"][k] for k in ("model", "powertrain", "timezone", "delivered_on",
+                                           "owner_id", "dealer_id")}
+    status, body, _ = api.call("PUT", f"/v1/vehicles/{first[0]}", WRITE, reg)
+    assert status == 200 and body["registered"] is True
+    lines = [json.dumps({"vin": vin, **{k: v["meta"][k] for k in reg}}) for vin, v in rest]
+    status, body, _ = api.call("POST", "/v1/vehicles:import", WRITE, "\n".join(lines),
+                               "application/x-ndjson")
+    assert (status, body) == (200, {"imported": len(rest)})
+    pub = Publisher(broker.url)
+    pub.publish(msgs)
+    pub.close()
+    n_messages = sum(v["messages"] for v in meta.values())
+    wait_until(lambda: query(db, "SELECT count(*) FROM ingest_log")[0][0] >= n_messages, 120,
+               "ingest")
+    wait_until(lambda: query(db, "SELECT count(*) FROM dirty_hours")[0][0] == 0
+               and query(db, "SELECT count(*) FROM vehicles WHERE activity IS NULL")[0][0] == 0,
+               120, "derivations", every=0.5)
+    yield api, gw, truth.to_json()
+    gw.stop()
+    broker.stop()
+    drop_database(db)
+
+
+def test_auth(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, _ = stack
+    assert api.call("GET", "/v1/vehicles", None)[0] == 401
+    assert api.call("GET", "/v1/vehicles", "wrong-token-000")[0] == 401
+    status, body, _ = api.call("PUT", "/v1/vehicles/WVWZZZ1JZXW000001", READ, {})
+    assert status == 403 and "'write'" in body["detail"]
+    assert api.call("GET", "/v1/webhooks", WRITE)[0] == 403
+    assert api.call("GET", "/v1/webhooks", ADMIN)[0] == 200
+    for open_path in ("/health", "/ready", "/metrics", "/openapi.json", "/docs"):
+        assert api.call("GET", open_path, None)[0] == 200, open_path
+
+
+def test_vehicles_profiles_trips_daily(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    vin, v = next(iter(truth["vehicles"].items()))
+    got = api.get(f"/v1/vehicles/{vin}")
+    assert got["registered"] and got["owner_id"] == v["meta"]["owner_id"]
+    last_day = max(v["days"])
+    assert got["odometer_km"] == pytest.approx(v["days"][last_day]["final_odometer_km"])
+    assert got["activity"] in ("active", "declining", "lapsing", "dormant")
+    assert got["position"]["latitude"] is not None
+    page1 = api.get("/v1/vehicles?limit=4")
+    page2 = api.get(f"/v1/vehicles?limit=4&cursor={page1['next']}")
+    assert len(page1["items"]) + len(page2["items"]) == 6 and page2["next"] is None
+    dealer = v["meta"]["dealer_id"]
+    assert vin in [x["vin"] for x in api.get(f"/v1/vehicles?dealer_id={dealer}")["items"]]
+    assert api.call("GET", "/v1/vehicles?segment=sleepy")[0] == 400
+
+    days = sorted(v["days"])
+    daily = api.get(f"/v1/vehicles/{vin}/daily?from={days[0]}&to={days[-1]}")["items"]
+    by_day = {d["day"]: d for d in daily}
+    for day in days:
+        assert by_day[day]["trips"] == len(v["days"][day]["trips"])
+        assert by_day[day]["km"] == pytest.approx(v["days"][day]["km"], rel=0.005, abs=0.01)
+    trips = api.get(f"/v1/vehicles/{vin}/trips?from={days[0]}")["items"]
+    assert [t["start_ms"] for t in trips] == [t["start_ms"] for d in days
+                                               for t in v["days"][d]["trips"]]
+    prof = api.get(f"/v1/vehicles/{vin}/profile?window=7&as_of={last_day}")
+    week = [str(date.fromisoformat(last_day) - timedelta(days=i)) for i in range(7)]
+    assert prof["trips"] == sum(len(v["days"][d]["trips"]) for d in week if d in v["days"])
+    assert api.call("GET", f"/v1/vehicles/{vin}/profile?window=8")[0] == 400
+    assert api.call("GET", f"/v1/vehicles/{vin}/profile?as_of=yesterday")[0] == 400
+
+    ndjson = api.get(f"/v1/profiles?window=30&as_of={last_day}")
+    rows = [json.loads(line) for line in ndjson.splitlines()]
+    assert sorted(r["vin"] for r in rows) == sorted(truth["vehicles"])
+    text = api.get(f"/v1/profiles?window=30&as_of={last_day}&format=csv")
+    assert len(list(csv.DictReader(io.StringIO(text)))) == 6
+
+    t0 = trips[0]["start_ms"]
+    b = api.get(f"/v1/vehicles/{vin}/signals?name=Vehicle.Speed&from={t0}&to={t0 + 600_000}"
+                "&bucket=1m")
+    assert b["buckets"] and all(x["min"] <= x["avg"] <= x["max"] for x in b["buckets"])
+    assert api.call("GET", f"/v1/vehicles/{vin}/signals?name=Vehicle.Speed&bucket=2m")[0] == 400
+
+
+def test_service_book_and_events_feed(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    vin, v = next(iter(truth["vehicles"].items()))
+    before = api.get(f"/v1/vehicles/{vin}/service")
+    assert before["status"] in ("ok", "due_soon", "overdue") and before["items"]
+    odo = api.get(f"/v1/vehicles/{vin}")["odometer_km"]
+    status, body, _ = api.call("POST", f"/v1/vehicles/{vin}/services", WRITE, {
+        "done_on": max(v["days"]), "odometer_km": round(odo, 1),
+        "items": ["inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation"],
+        "dealer_id": "DLR-001"})
+    assert status == 201
+    after = api.get(f"/v1/vehicles/{vin}/service")
+    assert after["status"] == "ok" and after["history"][-1]["id"] == body["id"]
+    status, body, _ = api.call("POST", f"/v1/vehicles/{vin}/services", WRITE,
+                               {"done_on": "someday", "odometer_km": 1, "items": ["x"]})
+    assert status == 400 and "done_on" in body["detail"]
+
+    first = api.get("/v1/events?limit=2")
+    assert len(first["items"]) <= 2
+    everything = api.get("/v1/events?limit=1000")["items"]
+    resumed = api.get(f"/v1/events?after={first['next']}&limit=1000")["items"]
+    assert first["items"] + resumed == everything
+    only = api.get("/v1/events?type=segment_changed&limit=1000")["items"]
+    assert all(e["type"] == "segment_changed" for e in only)
+    assert api.call("GET", "/v1/events?type=oil_leak")[0] == 400
+
+
+def test_dead_letters_and_retry(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    items = api.get("/v1/dead-letters?limit=1000")["items"]
+    assert len(items) == len(truth["garbage"])
+    one = items[0]
+    status, body, _ = api.call("POST", f"/v1/dead-letters/{one['id']}:retry", ADMIN)
+    assert status == 200 and body["outcome"] == "still_rejected"
+    assert api.call("POST", "/v1/dead-letters/999999:retry", ADMIN)[0] == 404
+    assert api.call("POST", f"/v1/dead-letters/{one['id']}:retry", WRITE)[0] == 403
+
+
+def test_errors_are_problem_json(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, _ = stack
+    status, body, headers = api.call("GET", "/v1/vehicles/WVWZZZ1JZXW999999")
+    assert status == 404 and headers["Content-Type"].startswith("application/problem+json")
+    status, body, _ = api.call("PUT", "/v1/vehicles/WVWZZZ1JZXW999999", WRITE, "{not json")
+    assert status == 400 and "JSON" in body["detail"]
+    status, body, _ = api.call("PUT", "/v1/vehicles/WVWZZZ1JZXW999999", WRITE,
+                               {"powertrain": "steam"})
+    assert status == 400 and "powertrain" in body["detail"]
+    status, _, _ = api.call("PUT", "/v1/vehicles/WVWZZZ1JZXW999999", WRITE,
+                            {"model": "x" * 2_000_000})
+    assert status == 413
+
+
+def test_schemathesis_finds_no_server_errors(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, _ = stack
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{api.base}/openapi.json",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+         "response_schema_conformance", "--max-examples", "15", "--seed", "1",
+         "-H", f"Authorization: Bearer {ADMIN}", "--request-timeout", "20",
+         "--phases", "examples,coverage,fuzzing"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:]
