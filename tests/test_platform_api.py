@@ -18,10 +18,16 @@ import pytest
 
 from simulator.fleet import make_fleet
 from simulator.publish import Publisher
-from simulator.stream import Faults, Outgoing, fleet_stream
+from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
 from tests.services import (
-    ROOT, Broker, Gateway, create_database, drop_database, query, wait_until,
+    ROOT,
+    Broker,
+    Gateway,
+    create_database,
+    drop_database,
+    query,
+    wait_until,
 )
 
 pytestmark = pytest.mark.live
@@ -64,7 +70,9 @@ def _parse(raw: bytes, ctype: str | None) -> Any:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Gateway, dict[str, Any]]]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Api, Gateway, dict[str, Any]]]:
     work = tmp_path_factory.mktemp("platform")
     broker = Broker(work / "broker")
     broker.start()
@@ -77,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Gatew
     fleet = make_fleet(6, 10, start, 77)
     msgs = list(fleet_stream(fleet, start, 10, 77, 900, Faults(garbage=0.003), truth))
     meta = truth.to_json()["vehicles"]
-    first, rest = list(meta.items())[0], list(meta.items())[1:]
+    first, rest = next(iter(meta.items())), list(meta.items())[1:]
     reg = {k: first[1]["meta"][k] for k in ("model", "powertrain", "timezone", "delivered_on",
                                            "owner_id", "dealer_id")}
     status, body, _ = api.call("PUT", f"/v1/vehicles/{first[0]}", WRITE, reg)
