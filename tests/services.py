@@ -56,6 +56,10 @@ class Broker:
         text = re.sub(r"^persistence_location .*$", f"persistence_location {self.data}/",
                       text, flags=re.M)
         self.conf = workdir / "mosquitto.conf"
+        if os.getuid() == 0:
+            # Mosquitto drops root for its own user, which cannot reach pytest's private
+            # temporary folders: it would run without saving its persistence file.
+            extra_conf = "user root\n" + extra_conf
         self.conf.write_text(text + "\n" + extra_conf)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"

@@ -74,6 +74,7 @@ async def truth_db() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     drop_database(url)
 
 
+@pytest.mark.timeout(2400)  # 100 vehicles x 30 days: about ten minutes
 async def test_daily_usage_and_trips_match_the_truth(
         truth_db: tuple[str, dict[str, Any]]) -> None:
     url, truth = truth_db
@@ -102,6 +103,7 @@ async def test_daily_usage_and_trips_match_the_truth(
     assert len(trips) == n_trips and n_days > 0
 
 
+@pytest.mark.timeout(2400)  # 100 vehicles x 30 days: about ten minutes
 async def test_service_and_segment_events_match_the_truth(
         truth_db: tuple[str, dict[str, Any]]) -> None:
     url, truth = truth_db
@@ -187,6 +189,7 @@ async def test_same_results_in_order_shuffled_duplicated_and_late() -> None:
     assert feeds["in_order"] <= feeds["shuffled"]
 
 
+@pytest.mark.timeout(2400)  # 100 vehicles x 30 days: about ten minutes
 async def test_profiles_match_the_truth(truth_db: tuple[str, dict[str, Any]]) -> None:
     from features.profile import vehicle_profile
 

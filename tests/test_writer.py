@@ -110,3 +110,7 @@ def test_error_classification() -> None:
     assert isinstance(classify(psycopg.errors.DiskFull()), TransientStorageError)
     assert isinstance(classify(psycopg.errors.CheckViolation()), PermanentStorageError)
     assert isinstance(classify(psycopg.errors.NumericValueOutOfRange()), PermanentStorageError)
+    # operator problems are retried, never dead-lettered
+    assert isinstance(classify(psycopg.errors.InsufficientPrivilege()), TransientStorageError)
+    assert isinstance(classify(psycopg.errors.UndefinedTable()), TransientStorageError)
+    assert isinstance(classify(OSError(28, "No space left on device")), TransientStorageError)
