@@ -28,7 +28,8 @@ def test_three_sigkills_during_sustained_load(broker: Broker, db_url: str,
     try:
         last = 0
         while kills < 3:
-            wait_until(lambda: _committed(db_url) > last + 2000, 120, "progress before a kill")
+            wait_until(lambda last=last: _committed(db_url) > last + 2000, 120,  # type: ignore[misc]
+                       "progress before a kill")
             gw.kill()
             kills += 1
             last = _committed(db_url)
@@ -55,7 +56,8 @@ def test_database_connections_terminated_mid_stream(broker: Broker, db_url: str,
         terminated = 0
         for _ in range(4):
             last = _committed(db_url)
-            wait_until(lambda: _committed(db_url) > last + 1000 or sim.poll() is not None, 120,
+            wait_until(lambda last=last: _committed(db_url) > last + 1000  # type: ignore[misc]
+                       or sim.poll() is not None, 120,
                        "progress")
             terminated += query(db_url, "SELECT count(pg_terminate_backend(pid)) FROM"
                                 " pg_stat_activity WHERE datname = %s AND application_name"
