@@ -33,6 +33,9 @@ _HELP = {
     "min_trip_m": "trips shorter than this (metres) are dropped",
     "min_trip_s": "trips shorter than this (seconds) are dropped",
     "settle_minutes": "a local day is final this long after its end (segments)",
+    "mqtt_ca_file": "CA bundle to verify the broker (mqtts://)",
+    "mqtt_cert_file": "client certificate for mutual TLS",
+    "mqtt_key_file": "its private key",
     "api_tokens_file": "file of API tokens, one name:token:scope+scope per line",
     "insecure_no_auth": "serve the API without tokens (demo only; loudly logged)",
 }

@@ -58,7 +58,9 @@ def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -
     props.SessionExpiryInterval = SESSION_EXPIRY_S
     props.ReceiveMaximum = settings.inflight
     if tls and tls_context is None:
-        tls_context = ssl.create_default_context()
+        tls_context = ssl.create_default_context(cafile=settings.mqtt_ca_file or None)
+        if settings.mqtt_cert_file:
+            tls_context.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
     client = aiomqtt.Client(
         host, port, identifier=settings.effective_client_id,
         protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props,

@@ -38,6 +38,9 @@ class Settings:
     min_trip_m: int = 200
     min_trip_s: int = 60
     settle_minutes: int = 60
+    mqtt_ca_file: str = ""
+    mqtt_cert_file: str = ""
+    mqtt_key_file: str = ""
     api_tokens: str = ""
     api_tokens_file: str = ""
     insecure_no_auth: bool = False
@@ -150,5 +153,12 @@ def validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise bad("default_timezone", f"{s.default_timezone!r} is not an IANA time zone") \
             from None
+    if bool(s.mqtt_cert_file) != bool(s.mqtt_key_file):
+        raise bad("mqtt_key_file" if s.mqtt_cert_file else "mqtt_cert_file",
+                  "a client certificate needs both --mqtt-cert-file and --mqtt-key-file")
+    for key in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", "api_tokens_file"):
+        path = getattr(s, key)
+        if path and not os.path.isfile(path):
+            raise bad(key, f"{path!r} is not a readable file")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"{s.log_level!r} is not DEBUG, INFO, WARNING or ERROR")

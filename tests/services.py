@@ -133,12 +133,12 @@ class Gateway:
         """http://127.0.0.1:<port>"""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30) -> None:
         """Start and wait until it is subscribed."""
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "run"], env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait_until(self._subscribed, 30, f"gateway subscribed (log {self.log})")
+        wait_until(self._subscribed, timeout, f"gateway subscribed (log {self.log})")
 
     def _subscribed(self) -> bool:
         if self.proc and self.proc.poll() is not None:
