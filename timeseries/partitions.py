@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable
 
 import psycopg
-from psycopg import errors as pgerr
-from psycopg import sql
 
 PARTITIONED: dict[str, str] = {"samples": "ts", "cockpit_events": "ts", "ingest_log": "t0"}
+# telematics_create_week() below names the same tables
 WEEK_MS = 7 * 86_400_000
 _MONDAY_OFFSET_MS = 4 * 86_400_000  # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC
 AHEAD_WEEKS = 2
@@ -43,23 +41,32 @@ class PartitionKeeper:
             self._known.add(week)
 
 
+CREATE_WEEK_FUNCTION = """
+CREATE OR REPLACE FUNCTION telematics_create_week(lo_ms bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $fn$
+DECLARE
+    t text;
+    day text := to_char(to_timestamp(lo_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYYMMDD');
+BEGIN
+    FOREACH t IN ARRAY ARRAY['samples', 'cockpit_events', 'ingest_log'] LOOP
+        BEGIN
+            EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I'
+                           ' FOR VALUES FROM (%L) TO (%L)', t || '_w' || day, t,
+                           to_timestamp(lo_ms / 1000.0),
+                           to_timestamp((lo_ms + 604800000) / 1000.0));
+        EXCEPTION WHEN duplicate_table OR unique_violation THEN
+            NULL;  -- another replica created it between our check and our CREATE
+        END;
+    END LOOP;
+END
+$fn$"""
+# SECURITY DEFINER: the gateway's own role needs no DDL rights to add partitions for late
+# data; the function runs with the rights of the role that ran the migrations.
+
+
 async def create_week(conn: psycopg.AsyncConnection, week: int) -> None:
     """Create one week's partition of each partitioned table (idempotent, race-safe)."""
-    day = time.strftime("%Y%m%d", time.gmtime(week / 1000))
-    for table in PARTITIONED:
-        stmt = sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {part} PARTITION OF {table} FOR VALUES "
-            "FROM (to_timestamp({lo}::double precision / 1000)) "
-            "TO (to_timestamp({hi}::double precision / 1000))"
-        ).format(
-            part=sql.Identifier(f"{table}_w{day}"),
-            table=sql.Identifier(table),
-            lo=sql.Literal(week),
-            hi=sql.Literal(week + WEEK_MS),
-        )
-        # another replica may create it between our check and our CREATE
-        with contextlib.suppress(pgerr.DuplicateTable, pgerr.UniqueViolation):
-            await conn.execute(stmt)
+    await conn.execute("SELECT telematics_create_week(%s)", (week,))
 
 
 async def ensure_partitions_around_now(

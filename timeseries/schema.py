@@ -10,7 +10,11 @@ import psycopg
 from psycopg import sql
 
 from decoders.catalog import load_catalog
-from timeseries.partitions import PARTITIONED, ensure_partitions_around_now
+from timeseries.partitions import (
+    CREATE_WEEK_FUNCTION,
+    PARTITIONED,
+    ensure_partitions_around_now,
+)
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 7_347_001  # pg_advisory_lock key: one migrator at a time across replicas
@@ -236,11 +240,30 @@ async def _has_table(conn: psycopg.AsyncConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
+async def _up_to_date(conn: psycopg.AsyncConnection) -> bool:
+    """Nothing to do: every migration applied and every catalog column present. Checked
+    without DDL, so a gateway role with data rights only can start."""
+    if not await _has_table(conn, "schema_migrations"):
+        return False
+    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    row = await cur.fetchone()
+    if not row or row[0] < MIGRATIONS[-1][0]:
+        return False
+    cur = await conn.execute("SELECT column_name FROM information_schema.columns"
+                             " WHERE table_name = 'samples'")
+    present = {r[0] for r in await cur.fetchall()}
+    return set(load_catalog().columns) <= present
+
+
 async def migrate(conn: psycopg.AsyncConnection) -> Layout:
     """Create or upgrade the schema; idempotent and safe to run from several replicas."""
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         layout = await detect_layout(conn)
+        if await _up_to_date(conn):
+            if not layout.timescale:
+                await ensure_partitions_around_now(conn)
+            return layout
         async with conn.transaction():
             if layout.timescale:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
@@ -277,7 +300,8 @@ async def migrate(conn: psycopg.AsyncConnection) -> Layout:
 
 def _migration(version: int, layout: Layout) -> list[str]:
     if version == 1:
-        return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale else [])
+        return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale
+                                              else [CREATE_WEEK_FUNCTION])
     if version == 2:
         return _derived_ddl()
     if version == 3:
