@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -137,3 +138,52 @@ def _received(gw: Gateway) -> float:
             if line.startswith("telematics_messages_received_total "):
                 return float(line.split()[1])
     return 0.0
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_database_stall_keeps_memory_bounded_and_drains_after(
+        broker: Broker, db_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    stall_s = float(os.environ.get("STALL_SECONDS", "15"))
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-stall")
+    gw.start()
+    assert gw.proc is not None
+    warm = tmp_path / "warm.json"
+    assert run_simulator(broker.url, warm, "--vehicles", "2", "--days", "1",
+                         "--seed", "30").wait(120) == 0
+    wait_for_everything(db_url, load_truth(warm))
+    blocker = psycopg.connect(db_url)
+    truth_file = tmp_path / "truth.json"
+    try:
+        blocker.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        sim = run_simulator(broker.url, truth_file, "--vehicles", "25", "--days", "3",
+                            "--seed", "31")
+        assert sim.wait(600) == 0  # the broker took everything while the database was stuck
+        peak_rss, peak_inflight = 0.0, 0
+        deadline = time.monotonic() + stall_s
+        while time.monotonic() < deadline:
+            peak_rss = max(peak_rss, _rss_mb(gw.proc.pid))
+            peak_inflight = max(peak_inflight, gw.get("/health")["in_flight"])
+            time.sleep(0.5)
+        assert peak_inflight <= 1000  # the MQTT 5 Receive Maximum
+        assert peak_rss < 300, peak_rss
+        committed_during_stall = _committed(db_url)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    truth = load_truth(truth_file)
+    total = sum(v["messages"] for v in truth["vehicles"].values())
+    assert total > 5 * 1000 and committed_during_stall < total
+    merged = {"vehicles": {**load_truth(warm)["vehicles"], **truth["vehicles"]},
+              "garbage": [], "faults": {}}
+    wait_for_everything(db_url, merged)
+    assert_matches_truth(db_url, merged)
+    gw.stop()
+    print(f"stall {stall_s}s: peak in-flight {peak_inflight}, peak RSS {peak_rss:.0f} MB")
