@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
-from decoders.errors import REJECT_CODES, Rejected
-from decoders.registry import decode_message, decoder_name_for
+from decoders.errors import REJECT_CODES
 from features import queries, registry
 from features.service import to_json
 from gateway.auth import requires
+from gateway.dead_letters import retry as dead_letters_retry
 from gateway.http_common import DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
 from gateway.http_errors import problem
 from gateway.http_params import int_param
 from timeseries import reader
-from timeseries.batch import Envelope
-from timeseries.writer import BatchWriter
 
 FEED_TYPES = ("service_due_soon", "service_overdue", "segment_changed")
 
@@ -91,27 +87,10 @@ async def retry_dead_letter(request: web.Request) -> web.Response:
     """Decode a dead letter again with the current decoders and store what is valid now."""
     dl_id = int(request.match_info["id"])
     async with request.app[POOL].connection() as conn:
-        cur = await conn.execute("SELECT topic, payload FROM dead_letters WHERE id = %s",
-                                 (dl_id,))
-        row = await cur.fetchone()
-        if row is None:
-            raise problem(404, f"dead letter {dl_id} does not exist")
-        topic, payload = row[0], bytes(row[1])
-        now = int(time.time() * 1000)
-        try:
-            readings = decode_message(topic, payload, now)
-        except Rejected as exc:
-            outcome, detail, stored = "still_rejected", exc.rejection.detail, 0
-        else:
-            env = Envelope(topic, payload, now, decoder_name_for(topic), readings, [])
-            result = await BatchWriter(conn, request.app[LAYOUT]).write([env])
-            stored = result.values
-            outcome = "stored" if not readings.rejections else "stored_partly"
-            detail = "; ".join(r.detail for r in readings.rejections[:5])
-        await conn.execute(
-            "UPDATE dead_letters SET retried_at = now(), retry_outcome = %s, retry_detail = %s"
-            " WHERE id = %s", (outcome, detail, dl_id))
-    return ok({"id": dl_id, "outcome": outcome, "detail": detail, "values_stored": stored})
+        result = await dead_letters_retry(conn, request.app[LAYOUT], dl_id)
+    if result is None:
+        raise problem(404, f"dead letter {dl_id} does not exist")
+    return ok(result)
 
 
 def routes(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from features.registry import RegistryError
 from gateway import __version__, logs
 from gateway.app import run_gateway, run_import, run_migrations
 from gateway.auth import AuthConfigError
+from gateway.ops import run_ops
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
 
 _HELP = {
@@ -41,6 +42,7 @@ _HELP = {
 }
 
 
+_SETTING_KEYS = {f.name for f in fields(Settings)}
 _ENV_ONLY = ("api_tokens",)  # secrets never on the command line
 
 
@@ -72,13 +74,37 @@ def parser() -> argparse.ArgumentParser:
         imp = sub.add_parser(name, help=f"{what} from a CSV or NDJSON file")
         imp.add_argument("file", help="path; .csv is CSV with a header row, else NDJSON")
         _settings_args(imp)
+    cap = sub.add_parser("capture", help="record broker traffic to a capture file")
+    cap.add_argument("--topics", default="vehicles/#", help="comma-separated topic filters")
+    cap.add_argument("--out", required=True, help="capture file (rotated as FILE.1, ...)")
+    cap.add_argument("--max-mb", type=int, default=256, help="rotate past this size")
+    cap.add_argument("--seconds", type=float, default=None, help="stop after (default never)")
+    _settings_args(cap)
+    rep = sub.add_parser("replay", help="replay a capture to a broker or into the database")
+    rep.add_argument("file")
+    pace = rep.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=None,
+                      help="keep relative timing, this many times faster")
+    pace.add_argument("--as-fast-as-possible", action="store_true")
+    rep.add_argument("--vin", action="append", default=[], help="only these VINs (repeat)")
+    rep.add_argument("--from", dest="frm", help="receive time from (ISO 8601 or ms)")
+    rep.add_argument("--to", help="receive time before (ISO 8601 or ms)")
+    dest = rep.add_mutually_exclusive_group()
+    dest.add_argument("--to-broker", help="broker URL (default: --mqtt-url)")
+    dest.add_argument("--direct", action="store_true",
+                      help="decode, validate, dedup and store without a broker")
+    _settings_args(rep)
+    dl = sub.add_parser("replay-dead-letters",
+                        help="decode dead letters of a reason again (after a decoder fix)")
+    dl.add_argument("--reason", required=True)
+    _settings_args(dl)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parser().parse_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "file")}
+    flags = {k: v for k, v in vars(args).items() if k in _SETTING_KEYS or k == "config"}
     try:
         settings = load(flags)
     except SettingsError as exc:
@@ -93,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"imported {count} records")
         return 0
+    if args.command in ("capture", "replay", "replay-dead-letters"):
+        return asyncio.run(run_ops(settings, args))
     if args.command == "migrate":
         layout = asyncio.run(run_migrations(settings))
         print(f"schema up to date ({layout.name})")

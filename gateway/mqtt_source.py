@@ -51,11 +51,13 @@ def topic_filters(settings: Settings) -> list[str]:
     return [prefix + t for t in SUBSCRIPTIONS]
 
 
-def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -> aiomqtt.Client:
-    """An aiomqtt client on a persistent MQTT 5 session, with acks left to us."""
+def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None,
+                persistent: bool = True) -> aiomqtt.Client:
+    """An aiomqtt client on a persistent MQTT 5 session, with acks left to us; with
+    ``persistent=False`` a plain auto-acking client without session (capture)."""
     host, port, user, password, tls = settings.mqtt_parts
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    props.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
     props.ReceiveMaximum = settings.inflight
     if tls and tls_context is None:
         tls_context = ssl.create_default_context(cafile=settings.mqtt_ca_file or None)
@@ -63,10 +65,10 @@ def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -
             tls_context.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
     client = aiomqtt.Client(
         host, port, identifier=settings.effective_client_id,
-        protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props,
+        protocol=aiomqtt.ProtocolVersion.V5, clean_start=not persistent, properties=props,
         username=user, password=password, tls_context=tls_context, keepalive=30,
     )
-    client._client.manual_ack_set(True)
+    client._client.manual_ack_set(persistent)
     return client
 
 

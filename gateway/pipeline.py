@@ -25,15 +25,20 @@ from timeseries.writer import BatchWriter
 log = logging.getLogger(__name__)
 
 
-def decode(msg: Inbound) -> Envelope:
+def decode_raw(topic: str, payload: bytes, received_ms: int) -> Envelope:
     """Decode one message into an envelope; bad input never raises."""
     try:
-        readings = decode_message(msg.topic, msg.payload, msg.received_ms)
+        readings = decode_message(topic, payload, received_ms)
     except Rejected as exc:
-        return Envelope(msg.topic, msg.payload, msg.received_ms, decoder_name_for(msg.topic),
-                        None, [exc.rejection])
-    return Envelope(msg.topic, msg.payload, msg.received_ms, decoder_name_for(msg.topic),
-                    readings, list(readings.rejections))
+        return Envelope(topic, payload, received_ms, decoder_name_for(topic), None,
+                        [exc.rejection])
+    return Envelope(topic, payload, received_ms, decoder_name_for(topic), readings,
+                    list(readings.rejections))
+
+
+def decode(msg: Inbound) -> Envelope:
+    """Decode a received message."""
+    return decode_raw(msg.topic, msg.payload, msg.received_ms)
 
 
 class Pipeline:
