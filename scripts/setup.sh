@@ -11,6 +11,8 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v psql >/dev/null || need+=(postgresql postgresql-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"
@@ -41,5 +43,9 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
   rm -f .venv/.installed-*; touch "$stamp"
+fi
+# PGlite + TimescaleDB (WASM) for tests/test_timescale.py: TimescaleDB is not packaged here
+if [ ! -d tests/timescale/node_modules ]; then
+  (cd tests/timescale && npm install --silent --no-audit --no-fund --legacy-peer-deps >/dev/null)
 fi
 echo "setup: ok"
