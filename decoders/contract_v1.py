@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoders.catalog import load_catalog
+import numpy as np
+
+from decoders.catalog import SignalSpec, load_catalog
 from decoders.errors import Rejected, Rejection
 from decoders.readings import CockpitEvent, DecodeContext, Readings, Value
 from decoders.sanity import MAX_EVENTS, MAX_ROWS, encode_value, timestamp_problem
@@ -97,6 +99,11 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
                 Rejection("length_mismatch", f"dt has {len(dt)} entries, {name} has {got}")
             )
             continue
+        picked = values if len(keep) == len(dt) else [values[i] for i in keep]
+        fast = _fast_numeric(spec, picked)
+        if fast is not None:
+            out.columns[spec.column] = fast
+            continue
         column: list[Value] = []
         for i in keep:
             raw = values[i]
@@ -111,6 +118,24 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
                 column.append(encoded)
         if any(v is not None for v in column):
             out.columns[spec.column] = column
+
+
+_NUMBER_TYPES = (float, int)  # exact types: bool, a subclass of int, is not a number here
+
+
+def _fast_numeric(spec: SignalSpec, values: list[Any]) -> list[Value] | None:
+    """The whole column at once when every value is a plain, finite, in-range number (the
+    common case); None sends the column through the per-value checks for exact reasons."""
+    if spec.type != "float" or not values:
+        return None
+    for v in values:
+        if type(v) not in _NUMBER_TYPES:
+            return None
+    arr = np.asarray(values, dtype=np.float64)
+    assert spec.min is not None and spec.max is not None
+    if not np.isfinite(arr).all() or arr.min() < spec.min or arr.max() > spec.max:
+        return None
+    return arr.tolist()  # type: ignore[no-any-return]
 
 
 def _events(raw: object, ctx: DecodeContext, out: Readings) -> None:
