@@ -60,6 +60,24 @@ def test_least_privilege_gateway_role(broker: Broker, tmp_path: Path) -> None:
             pub.close()
             wait_until(lambda: query(admin_db, "SELECT count(*) FROM samples")[0][0] == 1, 30,
                        "stored through the restricted role")
+            # a privilege lost mid-stream: retried (transient), never dead-lettered, resumes
+            with psycopg.connect(owner_url, autocommit=True) as c:
+                c.execute(sql.SQL("REVOKE INSERT ON samples FROM {}").format(
+                    sql.Identifier(gw_role)))
+            second = msgpack.packb({"v": 1, "vin": VIN, "seq": 2, "t0": old + 1000, "dt": [0],
+                                    "signals": {"Vehicle.Speed": [13.0]}})
+            pub = Publisher(broker.url)
+            pub.publish([Outgoing(0, 1, f"vehicles/{VIN}/telemetry", second)])
+            pub.close()
+            wait_until(lambda: "InsufficientPrivilege" in gw.log.read_text(), 30,
+                       "the writer hit the missing privilege")
+            assert query(admin_db, "SELECT count(*) FROM dead_letters")[0][0] == 0
+            assert query(admin_db, "SELECT count(*) FROM samples")[0][0] == 1
+            with psycopg.connect(owner_url, autocommit=True) as c:
+                c.execute(sql.SQL("GRANT INSERT ON samples TO {}").format(
+                    sql.Identifier(gw_role)))
+            wait_until(lambda: query(admin_db, "SELECT count(*) FROM samples")[0][0] == 2, 60,
+                       "resumed after the grant")
         finally:
             gw.stop()
         with psycopg.connect(gw_url, autocommit=True) as c, pytest.raises(
