@@ -10,7 +10,7 @@ import psycopg
 PARTITIONED: dict[str, str] = {"samples": "ts", "cockpit_events": "ts", "ingest_log": "t0"}
 # telematics_create_week() below names the same tables
 WEEK_MS = 7 * 86_400_000
-_MONDAY_OFFSET_MS = 4 * 86_400_000  # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC
+_MONDAY_OFFSET_MS = 3 * 86_400_000  # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC
 AHEAD_WEEKS = 2
 
 
