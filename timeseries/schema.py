@@ -252,7 +252,13 @@ async def _up_to_date(conn: psycopg.AsyncConnection) -> bool:
     cur = await conn.execute("SELECT column_name FROM information_schema.columns"
                              " WHERE table_name = 'samples'")
     present = {r[0] for r in await cur.fetchall()}
-    return set(load_catalog().columns) <= present
+    if not set(load_catalog().columns) <= present:
+        return False
+    cur = await conn.execute(
+        "SELECT to_regprocedure('telematics_create_week(bigint)') IS NOT NULL"
+        " OR EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def migrate(conn: psycopg.AsyncConnection) -> Layout:
@@ -291,6 +297,8 @@ async def migrate(conn: psycopg.AsyncConnection) -> Layout:
                 )
                 log.info("applied migration %s (%s) on %s", version, name, layout.name)
             await _sync_signal_columns(conn)
+            if not layout.timescale:
+                await conn.execute(CREATE_WEEK_FUNCTION.encode())  # CREATE OR REPLACE
         if not layout.timescale:
             await ensure_partitions_around_now(conn)
         return layout
