@@ -60,6 +60,10 @@ Done: $got of $expected simulated messages committed.
   curl -s http://$HTTP/metrics | grep telematics_
   curl -s 'http://$HTTP/v1/vehicles/$vin/signals?name=Vehicle.Speed&from=$(date -u -d "$DAYS days ago" +%Y-%m-%d)&limit=20'
   curl -s 'http://$HTTP/v1/dead-letters?limit=5'
+  curl -s 'http://$HTTP/v1/vehicles/$vin/profile?window=7&as_of=$(date -u -d yesterday +%Y-%m-%d)'
+  curl -s 'http://$HTTP/v1/vehicles/$vin/trips?from=$(date -u -d "$DAYS days ago" +%Y-%m-%d)'
+  curl -s 'http://$HTTP/v1/events?limit=5'      # segment and service events
+  open http://$HTTP/docs for the API
 Logs: $RUN/gateway.log, $RUN/mosquitto.log; ground truth: $RUN/truth.json
 Broker and gateway keep running; stop them with: bash scripts/demo.sh stop
 MSG
