@@ -89,6 +89,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--vin", action="append", default=[], help="only these VINs (repeat)")
     rep.add_argument("--from", dest="frm", help="receive time from (ISO 8601 or ms)")
     rep.add_argument("--to", help="receive time before (ISO 8601 or ms)")
+    rep.add_argument("--pcap-port", type=int, default=1883,
+                     help="broker port in a pcap/pcapng file (client-to-broker PUBLISHes)")
     dest = rep.add_mutually_exclusive_group()
     dest.add_argument("--to-broker", help="broker URL (default: --mqtt-url)")
     dest.add_argument("--direct", action="store_true",

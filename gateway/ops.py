@@ -31,7 +31,8 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         print(f"captured {writer.count} messages to {args.out}", file=sys.stderr)
         return 0
     if args.command == "replay":
-        records = replay.load(Path(args.file), set(args.vin), args.frm, args.to)
+        records = replay.load(Path(args.file), set(args.vin), args.frm, args.to,
+                              args.pcap_port)
         if args.direct:
             n = await replay.direct(records, settings.db_url)
         else:

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.capture import Record, read
+from gateway.pcap import is_pcap, publishes
 from gateway.pipeline import decode_raw
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
@@ -91,11 +92,13 @@ async def direct(records: list[Record], db_url: str, batch: int = 500) -> int:
     return len(records)
 
 
-def load(path: Path, vins: set[str], frm: str | None, to: str | None) -> list[Record]:
-    """Read and filter a capture."""
+def load(path: Path, vins: set[str], frm: str | None, to: str | None,
+         pcap_port: int = 1883) -> list[Record]:
+    """Read and filter a capture: our own format, or pcap/pcapng of MQTT traffic."""
     def ms(s: str | None) -> int | None:
         if s is None:
             return None
         return int(s) if s.isdigit() else int(datetime.fromisoformat(s).timestamp() * 1000)
 
-    return list(select(read(path), vins, ms(frm), ms(to)))
+    records = publishes(path, pcap_port) if is_pcap(path) else read(path)
+    return list(select(records, vins, ms(frm), ms(to)))
