@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from gateway import api_service, api_usage, api_vehicles, webhooks
+from gateway import api_service, api_usage, api_vehicles, status_page, webhooks
 from gateway.auth import INSECURE, TOKENS, ApiToken
 from gateway.http_common import DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
 from gateway.http_errors import problem_middleware
@@ -77,7 +77,8 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
     app[INSECURE] = insecure
     app[DEFAULT_TZ] = default_tz
     for path, handler in (("/health", health), ("/ready", ready), ("/metrics", metrics),
-                          ("/openapi.json", openapi), ("/docs", docs)):
+                          ("/openapi.json", openapi), ("/docs", docs), ("/", status_page.page),
+                          ("/status.json", status_page.status)):
         app.router.add_get(path, handler)
     for module in (api_vehicles, api_usage, api_service, webhooks):
         module.routes(app)

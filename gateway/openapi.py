@@ -177,6 +177,8 @@ def _ops_ops() -> dict[str, Any]:
         "/ready": {"get": _op("Broker and database connected, lag within bounds", None, [], {
             **_ok({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
             **_err(503)})},
+        "/status.json": {"get": _op("Aggregates behind the status page at /", None, [], _ok({
+            "type": "object", "required": ["health", "committed", "dead_letters", "fleet"]}))},
         "/metrics": {"get": _op("Prometheus metrics", None, [], {"200": {
             "description": "text format", "content": {"text/plain": {"schema": {
                 "type": "string"}}}}})},

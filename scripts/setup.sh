@@ -13,6 +13,7 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
