@@ -75,3 +75,33 @@ def test_signals_events_and_dead_letters(broker: Broker, db_url: str, tmp_path: 
         assert get_error(gw, "/nothing-here")[0] == 404
     finally:
         gw.stop()
+
+
+def test_metrics_are_scraped_and_parsed(broker: Broker, db_url: str, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    gw = Gateway(broker.url, db_url, tmp_path)
+    gw.start()
+    t0 = int(time.time() * 1000) - 60_000
+    topic = f"vehicles/{VIN}/telemetry"
+    good = msgpack.packb({"v": 1, "vin": VIN, "seq": 1, "t0": t0, "dt": [0, 1000],
+                          "signals": {"Vehicle.Speed": [1.0, 912.0]}})
+    pub = Publisher(broker.url)
+    pub.publish([Outgoing(0, 0, topic, good), Outgoing(0, 1, topic, b"\xc1")])
+    pub.close()
+    try:
+        wait_until(lambda: query(db_url, "SELECT count(*) FROM dead_letters")[0][0] == 2, 20,
+                   "both dead letters")
+        with urllib.request.urlopen(gw.base + "/metrics", timeout=10) as resp:  # noqa: S310
+            text = resp.read().decode()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for fam in text_string_to_metric_families(text) for s in fam.samples}
+        assert samples[("telematics_messages_received_total", ())] == 2
+        assert samples[("telematics_messages_committed_total", ())] == 1
+        assert samples[("telematics_samples_committed_total", ())] == 1
+        assert samples[("telematics_messages_rejected_total", (("reason", "malformed"),))] == 1
+        assert samples[("telematics_messages_rejected_total", (("reason", "out_of_range"),))] == 1
+        assert samples[("telematics_inflight_messages", ())] == 0
+        assert samples[("telematics_batch_messages_count", ())] >= 1
+    finally:
+        gw.stop()
