@@ -38,5 +38,4 @@ class AckSequencer:
         while self._next_index in self._waiting:
             mid_, qos_ = self._waiting.pop(self._next_index)
             self._next_index += 1
-            if qos_ > 0:
-                self._send_ack(mid_, qos_)
+            self._send_ack(mid_, qos_)  # QoS 0 too: it tells the source one more is done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from features import registry
+from features import profile_store, registry
 from features.engine import Deriver, DeriveSettings
 from gateway.auth import load_tokens
 from gateway.http_app import build_app
 from gateway.metrics import Metrics
+from gateway.mqtt_native import NativeMqttSource
 from gateway.mqtt_source import MqttSource
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings, SettingsError
@@ -81,7 +83,12 @@ async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
         try:
             async with await connect(settings.db_url, application="gateway-derive") as conn:
                 deriver = Deriver(conn, rules)
+                refreshed = 0.0
                 while True:
+                    if time.monotonic() - refreshed >= settings.profile_refresh_s:
+                        refreshed = time.monotonic()
+                        n = await profile_store.refresh_due(conn, datetime.now(UTC).date())
+                        metrics.profiles_refreshed.inc(n)
                     started = time.perf_counter()
                     emitted = deriver.events_emitted
                     done = await deriver.run_pending(200)
@@ -106,7 +113,8 @@ async def run_gateway(settings: Settings) -> None:
     log.info("storage layout: %s", layout.name)
     metrics = Metrics()
     pipeline = Pipeline(settings, metrics, layout)
-    source = MqttSource(settings, metrics, pipeline.submit)
+    source_type = NativeMqttSource if settings.mqtt_client == "native" else MqttSource
+    source = source_type(settings, metrics, pipeline.submit)
     started = time.time()
 
     def health_info() -> dict[str, Any]:
@@ -125,8 +133,10 @@ async def run_gateway(settings: Settings) -> None:
         log.warning("INSECURE: the HTTP API is served WITHOUT authentication"
                     " (--insecure-no-auth); never do this outside a demo")
 
+    # jit off: compiling the fleet-wide profile statement took longer than running it
     pool = AsyncConnectionPool(settings.db_url, min_size=1, max_size=4, open=False,
-                               kwargs={"autocommit": True, "application_name": "gateway-http"})
+                               kwargs={"autocommit": True, "application_name": "gateway-http",
+                                       "options": "-c jit=off"})
     await pool.open()
     runner = web.AppRunner(build_app(pool, metrics, health_info, layout, tokens,
                                      settings.insecure_no_auth, settings.default_timezone))
@@ -138,7 +148,8 @@ async def run_gateway(settings: Settings) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(source.run())
             tg.create_task(pipeline.run())
-            tg.create_task(_derive_forever(settings, metrics))
+            if settings.derive:
+                tg.create_task(_derive_forever(settings, metrics))
             tg.create_task(Deliverer(settings.db_url, metrics).run())
             if not layout.timescale:
                 tg.create_task(_keep_partitions_ahead(settings))

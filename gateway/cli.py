@@ -22,12 +22,15 @@ _HELP = {
     "http": "host:port of the HTTP API",
     "client_id": "MQTT client id (stable, so the persistent session survives restarts)",
     "shared_group": "subscribe through $share/<group>/ so replicas split the load",
+    "mqtt_client": "native (asyncio MQTT 5, fast) or aiomqtt (paho-mqtt underneath)",
     "inflight": "MQTT 5 Receive Maximum: unacknowledged messages the broker may send us",
     "batch_max_messages": "messages per database transaction at most",
     "batch_max_wait_ms": "how long a batch waits to fill",
     "writers": "parallel writer connections",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "derive": "run derivations in this process (false: an ingest-only replica)",
     "derive_interval_s": "how often derivations look for new data",
+    "profile_refresh_s": "how often served profiles of vehicles with new data are recomputed",
     "default_timezone": "local time of vehicles not in the registry",
     "parking_minutes": "a stop longer than this ends a trip",
     "gap_minutes": "a data gap longer than this ends a trip",
@@ -52,7 +55,7 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         if f.name in _ENV_ONLY:
             continue
-        extra: dict[str, Any] = {"action": "store_const", "const": True} \
+        extra: dict[str, Any] = {"action": argparse.BooleanOptionalAction} \
             if f.type in ("bool", bool) else {}
         p.add_argument(flag_name(f.name), dest=f.name, default=None,
                        help=f"{_HELP.get(f.name, '')} (env {env_name(f.name)}, "

@@ -43,6 +43,9 @@ class Metrics:
                                     "Vehicles with new data not yet derived", registry=r)
         self.derived = Counter("telematics_vehicles_derived", "Vehicle derivation passes",
                                registry=r)
+        self.profiles_refreshed = Counter("telematics_profiles_refreshed",
+                                          "Vehicles whose served profiles were recomputed",
+                                          registry=r)
         self.feed_events = Counter("telematics_feed_events", "Events added to the feed",
                                    registry=r)
         self.derive_seconds = Histogram("telematics_derivation_seconds",

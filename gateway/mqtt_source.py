@@ -1,9 +1,11 @@
 """MQTT in: a persistent QoS 1 session with manual acknowledgements.
 
-aiomqtt does not expose paho-mqtt 2's manual acks, so we switch them on through the paho
-client aiomqtt wraps (``Client._client``); this module is the only place that touches it.
-The broker never has more than ``inflight`` unacknowledged messages out to us (MQTT 5
-Receive Maximum), which is what bounds the gateway's memory: no ack, no more messages.
+Two clients serve it: the native asyncio one (``gateway/mqtt_native.py``, the default, for
+speed) and aiomqtt (``--mqtt-client aiomqtt``). aiomqtt does not expose paho-mqtt 2's manual
+acks, so we switch them on through the paho client aiomqtt wraps (``Client._client``); this
+module is the only place that touches it. The broker never has more than ``inflight``
+unacknowledged messages out to us (MQTT 5 Receive Maximum), which is what bounds the
+gateway's memory: no ack, no more messages.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400
+MqttError = aiomqtt.MqttError
 
 
 @dataclass(slots=True)
@@ -51,22 +54,26 @@ def topic_filters(settings: Settings) -> list[str]:
     return [prefix + t for t in SUBSCRIPTIONS]
 
 
-def make_client(settings: Settings, tls_context: ssl.SSLContext | None = None,
-                persistent: bool = True) -> aiomqtt.Client:
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """TLS to the broker: the configured CA (else the system's) and client certificate."""
+    ctx = ssl.create_default_context(cafile=settings.mqtt_ca_file or None)
+    if settings.mqtt_cert_file:
+        ctx.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
+    return ctx
+
+
+def make_client(settings: Settings, persistent: bool = True) -> aiomqtt.Client:
     """An aiomqtt client on a persistent MQTT 5 session, with acks left to us; with
     ``persistent=False`` a plain auto-acking client without session (capture)."""
     host, port, user, password, tls = settings.mqtt_parts
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
     props.ReceiveMaximum = settings.inflight
-    if tls and tls_context is None:
-        tls_context = ssl.create_default_context(cafile=settings.mqtt_ca_file or None)
-        if settings.mqtt_cert_file:
-            tls_context.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
     client = aiomqtt.Client(
         host, port, identifier=settings.effective_client_id,
         protocol=aiomqtt.ProtocolVersion.V5, clean_start=not persistent, properties=props,
-        username=user, password=password, tls_context=tls_context, keepalive=30,
+        username=user, password=password, tls_context=tls_context(settings) if tls else None,
+        keepalive=30,
     )
     client._client.manual_ack_set(persistent)
     return client
@@ -77,8 +84,9 @@ def void(_: object) -> None:
     'not connected', which the broker's redelivery already covers)."""
 
 
-class MqttSource:
-    """Keeps one broker connection up and hands every message to ``deliver``."""
+class Source:
+    """Keeps one broker connection up and hands every message to ``deliver``; a subclass
+    supplies ``_session`` (one connection's life, ending in an exception)."""
 
     def __init__(self, settings: Settings, metrics: Metrics,
                  deliver: Callable[[Inbound], None]) -> None:
@@ -99,14 +107,23 @@ class MqttSource:
         while True:
             try:
                 await self._session()
-            except aiomqtt.MqttError as exc:
+            except (MqttError, OSError, TimeoutError) as exc:
                 log.warning("broker connection lost: %s; retrying in %.1fs", exc, delay)
             finally:
+                if self.connected.is_set():
+                    delay = 0.5  # it worked for a while: start backing off afresh
                 self.connected.clear()
                 if self._acks:
                     self._acks.closed = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+    async def _session(self) -> None:
+        raise NotImplementedError
+
+
+class MqttSource(Source):
+    """The aiomqtt source."""
 
     async def _session(self) -> None:
         client = make_client(self.settings)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.capture import Record
+from gateway.mqtt_codec import CONNECT, PUBLISH, ProtocolError, parse_publish, read_varint
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e9), b"\xa1\xb2\x3c\x4d": (">", 1e9)}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-MQTT_PUBLISH, MQTT_CONNECT = 3, 1
 
 
 def is_pcap(path: Path) -> bool:
@@ -134,19 +134,6 @@ def streams(path: Path, port: int) -> Iterator[tuple[bytes, list[tuple[int, floa
         yield bytes(data), marks
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        b = buf[i]
-        value |= (b & 0x7F) << shift
-        i += 1
-        if not b & 0x80:
-            return value, i
-        shift += 7
-        if shift > 21:
-            raise ValueError("bad MQTT remaining length")
-
-
 def publishes(path: Path, port: int = 1883) -> Iterator[Record]:
     """Every PUBLISH sent to the broker, in capture order per connection."""
     out: list[Record] = []
@@ -154,26 +141,21 @@ def publishes(path: Path, port: int = 1883) -> Iterator[Record]:
         v5, i, m = False, 0, 0
         while i + 2 <= len(data):
             try:
-                length, body = _varint(data, i + 1)
-            except (IndexError, ValueError):
+                length, body = read_varint(data, i + 1)
+            except (IndexError, ProtocolError):
                 break
             if body + length > len(data):
                 break  # cut off at the end of the capture
             kind, flags, pkt = data[i] >> 4, data[i] & 15, data[body:body + length]
             while m + 1 < len(marks) and marks[m + 1][0] <= i:
                 m += 1
-            if kind == MQTT_CONNECT:
+            if kind == CONNECT:
                 name_len = struct.unpack(">H", pkt[:2])[0]
                 v5 = pkt[2 + name_len] == 5
-            elif kind == MQTT_PUBLISH:
-                qos, j = (flags >> 1) & 3, 2 + struct.unpack(">H", pkt[:2])[0]
-                topic = pkt[2:j].decode("utf-8", "replace")
-                j += 2 if qos else 0
-                if v5:
-                    props, j = _varint(pkt, j)
-                    j += props
+            elif kind == PUBLISH:
+                topic, qos, _, payload = parse_publish(flags, pkt, v5)
                 out.append(Record(int(marks[m][1] * 1000), qos, bool(flags & 1), topic,
-                                  bytes(pkt[j:])))
+                                  payload))
             i = body + length
     out.sort(key=lambda r: r.received_ms)
     yield from out

@@ -26,12 +26,15 @@ class Settings:
     http: str = "127.0.0.1:8080"
     client_id: str = ""
     shared_group: str = ""
+    mqtt_client: str = "native"
     inflight: int = 1000
     batch_max_messages: int = 500
     batch_max_wait_ms: int = 50
     writers: int = 2
     log_level: str = "INFO"
+    derive: bool = True
     derive_interval_s: int = 2
+    profile_refresh_s: int = 60
     default_timezone: str = "UTC"
     parking_minutes: int = 5
     gap_minutes: int = 15
@@ -135,6 +138,8 @@ def validate(s: Settings) -> None:
     _host, _, port = s.http.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise bad("http", f"{s.http!r} is not host:port")
+    if s.mqtt_client not in ("native", "aiomqtt"):
+        raise bad("mqtt_client", f"{s.mqtt_client!r} is not native or aiomqtt")
     if s.shared_group and any(c in s.shared_group for c in "/+#"):
         raise bad("shared_group", f"{s.shared_group!r} may not contain / + #")
     for key, lo, hi in (("inflight", 1, 65535), ("batch_max_messages", 1, 100_000),
@@ -142,7 +147,8 @@ def validate(s: Settings) -> None:
         value = getattr(s, key)
         if not lo <= value <= hi:
             raise bad(key, f"{value} outside {lo}..{hi}")
-    for key, lo, hi in (("derive_interval_s", 1, 3600), ("parking_minutes", 1, 240),
+    for key, lo, hi in (("derive_interval_s", 1, 3600), ("profile_refresh_s", 1, 86_400),
+                        ("parking_minutes", 1, 240),
                         ("gap_minutes", 1, 1440), ("min_trip_m", 0, 100_000),
                         ("min_trip_s", 0, 86_400), ("settle_minutes", 0, 10_080)):
         value = getattr(s, key)

@@ -34,8 +34,10 @@ def handwritten(t0: int) -> bytes:
             + b"\xb8Vehicle.TraveledDistance" + b"\x92" + f64(100.25) + f64(100.26))
 
 
-def test_mosquitto_pub_payload_is_stored(broker: Broker, db_url: str, tmp_path: Path) -> None:
-    gw = Gateway(broker.url, db_url, tmp_path)
+@pytest.mark.parametrize("client", ["native", "aiomqtt"])
+def test_mosquitto_pub_payload_is_stored(broker: Broker, db_url: str, tmp_path: Path,
+                                         client: str) -> None:
+    gw = Gateway(broker.url, db_url, tmp_path, mqtt_client=client)
     gw.start()
     try:
         t0 = (int(time.time()) - 60) * 1000
