@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -22,6 +22,10 @@ class SignalSpec:
     min: float | None = None
     max: float | None = None
     values: tuple[str, ...] = ()
+    index: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        self.index.update({v: float(i) for i, v in enumerate(self.values)})
 
     def range_text(self) -> str:
         """The valid range as people write it, e.g. ``0..500 km/h``."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from decoders.catalog import SignalSpec, load_catalog
+from decoders.catalog import load_catalog
 from decoders.errors import Rejected, Rejection
-from decoders.readings import CockpitEvent, DecodeContext, Readings, Value
-from decoders.sanity import MAX_EVENTS, MAX_ROWS, encode_value, timestamp_problem
+from decoders.readings import CockpitEvent, DecodeContext, Readings
+from decoders.sanity import MAX_EVENTS, MAX_ROWS, timestamp_problem
+from decoders.signal_block import signal_block
 
 VERSION = 1
 MAX_ATTRS = 32
@@ -70,7 +69,19 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         raise Rejected("schema", f"dt has {len(dt)} entries, over the {MAX_ROWS} limit")
     if not isinstance(signals, dict):
         raise Rejected("schema", "field 'signals' must be a map of signal name to values")
-    keep: list[int] = []  # indices of rows whose timestamp is valid
+    keep = _valid_rows(dt, t0, ctx, out)
+    out.ts_ms = [t0 + off for off in dt] if keep is None else [t0 + dt[i] for i in keep]
+    out.signals, out.values, out.value_count = signal_block(signals, len(dt), keep,
+                                                            out.rejections)
+
+
+def _valid_rows(dt: list[Any], t0: int, ctx: DecodeContext, out: Readings) -> list[int] | None:
+    """Indices of rows with a valid, first-seen timestamp; None when every row is valid."""
+    if set(map(type, dt)) == _INT and len(set(dt)) == len(dt) \
+            and timestamp_problem(t0 + min(dt), ctx.now_ms) is None \
+            and timestamp_problem(t0 + max(dt), ctx.now_ms) is None:
+        return None  # the common case, checked with C loops only
+    keep: list[int] = []
     seen: set[int] = set()
     for i, off in enumerate(dt):
         if isinstance(off, bool) or not isinstance(off, int):
@@ -86,56 +97,10 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         else:
             seen.add(ts)
             keep.append(i)
-    out.ts_ms = [t0 + dt[i] for i in keep]
-    catalog = load_catalog().signals
-    for name, values in signals.items():
-        spec = catalog.get(name) if isinstance(name, str) else None
-        if spec is None:
-            out.rejections.append(Rejection("unknown_signal", f"unknown signal {str(name)[:80]!r}"))
-            continue
-        if not isinstance(values, list) or len(values) != len(dt):
-            got = len(values) if isinstance(values, list) else type(values).__name__
-            out.rejections.append(
-                Rejection("length_mismatch", f"dt has {len(dt)} entries, {name} has {got}")
-            )
-            continue
-        picked = values if len(keep) == len(dt) else [values[i] for i in keep]
-        fast = _fast_numeric(spec, picked)
-        if fast is not None:
-            out.columns[spec.column] = fast
-            continue
-        column: list[Value] = []
-        for i in keep:
-            raw = values[i]
-            if raw is None:
-                column.append(None)
-                continue
-            encoded = encode_value(spec, raw)
-            if isinstance(encoded, Rejection):
-                out.rejections.append(encoded)
-                column.append(None)
-            else:
-                column.append(encoded)
-        if any(v is not None for v in column):
-            out.columns[spec.column] = column
+    return keep
 
 
-_NUMBER_TYPES = (float, int)  # exact types: bool, a subclass of int, is not a number here
-
-
-def _fast_numeric(spec: SignalSpec, values: list[Any]) -> list[Value] | None:
-    """The whole column at once when every value is a plain, finite, in-range number (the
-    common case); None sends the column through the per-value checks for exact reasons."""
-    if spec.type != "float" or not values:
-        return None
-    for v in values:
-        if type(v) not in _NUMBER_TYPES:
-            return None
-    arr = np.asarray(values, dtype=np.float64)
-    assert spec.min is not None and spec.max is not None
-    if not np.isfinite(arr).all() or arr.min() < spec.min or arr.max() > spec.max:
-        return None
-    return arr.tolist()  # type: ignore[no-any-return]
+_INT = {int}
 
 
 def _events(raw: object, ctx: DecodeContext, out: Readings) -> None:

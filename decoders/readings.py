@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from decoders.errors import Rejection
 
 Value = float | None
@@ -24,22 +26,27 @@ class CockpitEvent:
 class Readings:
     """The valid content of one message, in storage encoding.
 
-    ``columns`` maps a samples-table column to values aligned with ``ts_ms``;
-    enums are stored as their index in the catalog, booleans as 0.0/1.0.
+    ``values`` holds one row per name in ``signals`` (samples-table columns) and one
+    column per entry of ``ts_ms``, NaN where a signal was not sampled (NaN readings are
+    rejected, so NaN never stands for a value). Enums are stored as their index in the
+    catalog, booleans as 0.0/1.0. ``value_count`` is the number of values that are there.
     """
 
     vin: str
     seq: int
     t0_ms: int
     ts_ms: list[int] = field(default_factory=list)
-    columns: dict[str, list[Value]] = field(default_factory=dict)
+    signals: list[str] = field(default_factory=list)
+    values: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     events: list[CockpitEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    value_count: int = 0
 
     @property
-    def value_count(self) -> int:
-        """Number of stored (non-null) signal values."""
-        return sum(len(v) - v.count(None) for v in self.columns.values())
+    def columns(self) -> dict[str, list[Value]]:
+        """The values per column as lists, None where absent (for people and tests)."""
+        return {name: [None if v != v else v for v in row]
+                for name, row in zip(self.signals, self.values.tolist(), strict=True)}
 
     @property
     def is_empty(self) -> bool:

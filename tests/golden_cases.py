@@ -26,6 +26,8 @@ def run_case(folder: Path) -> dict[str, Any]:
         r = decode_message(config["topic"], payload_file.read_bytes(), config["now_ms"])
     except Rejected as exc:
         return {"rejected": {"code": exc.rejection.code, "detail": exc.rejection.detail}}
-    out = asdict(r)
-    out["rejections"] = [{"code": x.code, "detail": x.detail} for x in r.rejections]
-    return {"readings": out}
+    return {"readings": {
+        "vin": r.vin, "seq": r.seq, "t0_ms": r.t0_ms, "ts_ms": r.ts_ms, "columns": r.columns,
+        "events": [asdict(e) for e in r.events],
+        "rejections": [{"code": x.code, "detail": x.detail} for x in r.rejections],
+        "value_count": r.value_count}}
