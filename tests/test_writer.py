@@ -114,3 +114,26 @@ def test_error_classification() -> None:
     assert isinstance(classify(psycopg.errors.InsufficientPrivilege()), TransientStorageError)
     assert isinstance(classify(psycopg.errors.UndefinedTable()), TransientStorageError)
     assert isinstance(classify(OSError(28, "No space left on device")), TransientStorageError)
+
+
+async def test_a_batch_of_mixed_signal_sets_and_gaps_is_stored_exactly(
+        writer: BatchWriter) -> None:
+    # several null patterns and signal sets in one batch: one COPY group per pattern
+    batch = [
+        env(1, {"Vehicle.Speed": [10.0, None, 12.0], "Vehicle.TraveledDistance": [1.0, 1.1, 1.2]},
+            [0, 1000, 2000]),
+        env(2, {"Vehicle.LowVoltageSystemState": ["ON", "OFF"], "Vehicle.Speed": [5.0, 6.0]},
+            [3000, 4000]),
+        env(3, {"Vehicle.Speed": [None, None], "Vehicle.CurrentLocation.Latitude": [48.1, None]},
+            [5000, 6000]),
+        env(4, {"Vehicle.Speed": [7.0], "Vehicle.TraveledDistance": [1.3]}, [7000]),
+    ]
+    result = await writer.write_isolating(batch)
+    assert (result.messages, result.rows, result.values) == (4, 7, 12)
+    got = await rows(writer, f"SELECT (extract(epoch FROM ts)*1000)::bigint - {T0}, speed_kmh,"
+                             " odometer_km, ignition, latitude FROM samples ORDER BY ts")
+    # the all-null row at 6000 is not stored; enums as catalog index (ON = 2, OFF = 0)
+    assert got == [(0, 10.0, 1.0, None, None), (1000, None, 1.1, None, None),
+                   (2000, 12.0, 1.2, None, None), (3000, 5.0, None, 2.0, None),
+                   (4000, 6.0, None, 0.0, None), (5000, None, None, None, 48.1),
+                   (7000, 7.0, 1.3, None, None)]

@@ -15,13 +15,21 @@ from psycopg import sql
 from decoders.catalog import load_catalog
 from decoders.errors import Rejection
 from decoders.readings import Readings
+from timeseries import pgarrays
 from timeseries.batch import Envelope, WriteResult
+from timeseries.copybuf import samples_copy_data
 from timeseries.errors import PermanentStorageError, classify
 from timeseries.partitions import PartitionKeeper, weeks_for
+from timeseries.rows import (
+    SampleRows,
+    assemble,
+    flag_odometer,
+    hours_touched,
+    latest_per_vehicle,
+)
 from timeseries.schema import Layout
 from timeseries.vehicles import VehicleDirectory
 
-FLAG_ODOMETER_BACKWARDS = 1
 HOUR_MS = 3_600_000
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
@@ -51,14 +59,16 @@ class BatchWriter:
         names = sql.SQL(", ").join(cols)
         self._upsert = sql.SQL(
             "INSERT INTO samples (vehicle_id, ts, flags, {names}) "
-            "SELECT vehicle_id, {ts}, flags, {names} FROM stage_samples "
+            "SELECT vehicle_id, ts, flags, {names} FROM stage_samples "
             "ON CONFLICT (vehicle_id, ts) DO UPDATE SET flags = samples.flags | EXCLUDED.flags, "
             "{merge} WHERE {fills}"
-        ).format(names=names, ts=_ts("ts_ms"), merge=merge, fills=fills)
-        self._copy = sql.SQL("COPY stage_samples (vehicle_id, ts_ms, flags, {names}) "
-                             "FROM STDIN (FORMAT BINARY)").format(names=names)
+        ).format(names=names, merge=merge, fills=fills)
+        copy = "COPY {table} (vehicle_id, ts, flags, {names}) FROM STDIN (FORMAT BINARY)"
+        self._copy_samples = sql.SQL(copy).format(table=sql.Identifier("samples"), names=names)
+        self._copy_stage = sql.SQL(copy).format(table=sql.Identifier("stage_samples"),
+                                                names=names)
         self._stage_ddl = sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS stage_samples (vehicle_id int, ts_ms bigint, "
+            "CREATE TEMP TABLE IF NOT EXISTS stage_samples (vehicle_id int, ts timestamptz, "
             "flags smallint, {defs}) ON COMMIT DELETE ROWS"
         ).format(defs=sql.SQL(", ").join(
             sql.SQL("{} double precision").format(c) for c in cols))
@@ -104,9 +114,8 @@ class BatchWriter:
             result.messages = len(accepted)
             result.duplicates = len(accepted) - len(fresh)
             rows = self._rows(fresh)
-            if rows:
-                await self._copy_rows(rows)
-                await conn.execute(self._upsert)
+            if len(rows):
+                await self._store(rows)
             result.rows = len(rows)
             result.values = sum(r.value_count for _, r in fresh)
             result.events, event_times = await self._events(fresh)
@@ -134,7 +143,8 @@ class BatchWriter:
                 " ON CONFLICT DO NOTHING RETURNING vehicle_id, seq,"
                 " (extract(epoch FROM t0) * 1000)::bigint"
             ).format(t0=_ts("t"), rcv=_ts("rc")),
-            cols,
+            [pgarrays.texts(c) if i in (3, 4) else pgarrays.numbers(c)  # type: ignore[arg-type]
+             for i, c in enumerate(cols)],
         )
         new = {(v, s, t) for v, s, t in await cur.fetchall()}
         fresh: list[tuple[Envelope, Readings]] = []
@@ -147,45 +157,29 @@ class BatchWriter:
                 fresh.append((env, r))
         return fresh
 
-    def _rows(self, fresh: list[tuple[Envelope, Readings]]) -> list[list[float | int | None]]:
-        """Merge rows by (vehicle, ts): the first value of each signal wins."""
-        width = len(self.columns)
-        merged: dict[tuple[int, int], list[float | None]] = {}
-        for _, r in fresh:
-            vid = self.vehicles.get(r.vin).id
-            present = [(self.column_index[c], vals) for c, vals in r.columns.items()]
-            for i, ts in enumerate(r.ts_ms):
-                row = merged.get((vid, ts))
-                if row is None:
-                    row = merged[(vid, ts)] = [None] * width
-                for ci, vals in present:
-                    v = vals[i]
-                    if v is not None and row[ci] is None:
-                        row[ci] = v
+    def _rows(self, fresh: list[tuple[Envelope, Readings]]) -> SampleRows:
+        parts = [(self.vehicles.get(r.vin).id, r) for _, r in fresh]
+        rows = assemble(parts, self.column_index, len(self.columns))
         odo = self.column_index.get("odometer_km")
-        out: list[list[float | int | None]] = []
-        by_vehicle_state = {self.vehicles.get(r.vin).id: self.vehicles.get(r.vin) for _, r in fresh}
-        for (vid, ts), vals in sorted(merged.items()):
-            if all(v is None for v in vals):
-                continue
-            flags = 0
-            if odo is not None and vals[odo] is not None:
-                state = by_vehicle_state[vid]
-                reading = vals[odo]
-                assert reading is not None
-                if state.odometer_at_ms is None or ts >= state.odometer_at_ms:
-                    if state.odometer_km is not None and reading < state.odometer_km:
-                        flags |= FLAG_ODOMETER_BACKWARDS
-                    else:
-                        state.odometer_km, state.odometer_at_ms = reading, ts
-            out.append([vid, ts, flags, *vals])
-        return out
+        if odo is not None and len(rows):
+            states = {self.vehicles.get(r.vin).id: self.vehicles.get(r.vin) for _, r in fresh}
+            flag_odometer(rows, odo, states)
+        return rows
 
-    async def _copy_rows(self, rows: list[list[float | int | None]]) -> None:
-        async with self.conn.cursor() as cur, cur.copy(self._copy) as copy:
-            copy.set_types(["int4", "int8", "int2"] + ["float8"] * len(self.columns))
-            for row in rows:
-                await copy.write_row(row)
+    async def _store(self, rows: SampleRows) -> None:
+        """COPY straight into samples; only if some row's key is already there (a resent
+        timestamp), merge through the staging table instead."""
+        data = samples_copy_data(rows)
+        try:
+            async with self.conn.transaction():  # a savepoint
+                await self._copy(self._copy_samples, data)
+        except psycopg.errors.UniqueViolation:
+            await self._copy(self._copy_stage, data)
+            await self.conn.execute(self._upsert)
+
+    async def _copy(self, statement: sql.Composed, data: bytes) -> None:
+        async with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            await copy.write(data)
 
     async def _events(
         self, fresh: list[tuple[Envelope, Readings]]
@@ -234,8 +228,7 @@ class BatchWriter:
         return len(bad)
 
     async def _touch_vehicles(
-        self, accepted: list[Envelope], rows: list[list[float | int | None]],
-        new_event_times: list[tuple[int, int]],
+        self, accepted: list[Envelope], rows: SampleRows, new_event_times: list[tuple[int, int]],
     ) -> None:
         """Latest state, and the time range derivations must look at again (dirty)."""
         if not accepted:
@@ -246,11 +239,9 @@ class BatchWriter:
             vid = self.vehicles.get(env.readings.vin).id
             entry = seen.setdefault(vid, [env.received_ms, 0])
             entry[0] = max(entry[0], env.received_ms)
-        hours: set[tuple[int, int]] = set()
-        for row in rows:
-            vid, ts = int(row[0] or 0), int(row[1] or 0)
+        for vid, ts in latest_per_vehicle(rows).items():
             seen[vid][1] = max(seen[vid][1], ts)
-            hours.add((vid, ts // HOUR_MS))
+        hours = hours_touched(rows, HOUR_MS) if len(rows) else set()
         hours.update((vid, t // HOUR_MS) for vid, t in new_event_times)
         ids = sorted(seen)
         states = {self.vehicles.get(e.readings.vin).id: self.vehicles.get(e.readings.vin)
@@ -265,8 +256,9 @@ class BatchWriter:
                 " FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[])"
                 " AS u(id, s, ls, o, oa) WHERE v.id = u.id"
             ).format(seen=_ts("u.s"), sample=_ts("nullif(u.ls, 0)"), oa=_ts("u.oa")),
-            (ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids],
-             [states[i].odometer_km for i in ids], [states[i].odometer_at_ms for i in ids]),
+            [pgarrays.numbers(c) for c in (
+                ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids],
+                [states[i].odometer_km for i in ids], [states[i].odometer_at_ms for i in ids])],
         )
         if hours:
             pairs = sorted(hours)
@@ -276,7 +268,7 @@ class BatchWriter:
                 "INSERT INTO dirty_hours (vehicle_id, hour) SELECT * FROM unnest(%s::int[],"
                 " %s::bigint[]) ON CONFLICT (vehicle_id, hour) DO UPDATE"
                 " SET touched_at = clock_timestamp()",
-                ([p[0] for p in pairs], [p[1] for p in pairs]))
+                (pgarrays.numbers(p[0] for p in pairs), pgarrays.numbers(p[1] for p in pairs)))
 
 
 def _times(accepted: list[Envelope]) -> list[int]:
