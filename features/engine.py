@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from features import feed
+from features import feed, profile_store
 from features.queries import service_position
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
 from features.service import to_json
@@ -110,6 +110,7 @@ class Deriver:
                 "DELETE FROM dirty_hours d USING unnest(%s::bigint[], %s::timestamptz[])"
                 " AS u(h, t) WHERE d.vehicle_id = %s AND d.hour = u.h AND d.touched_at = u.t",
                 (hours, [r[1] for r in seen], vid))
+            await profile_store.mark(self.conn, vid)
             log.debug("derived %s: %d hours, %d days", v.vin, len(hours), len(days))
             return True
 

@@ -1,136 +1,193 @@
-"""Usage profile of one vehicle over a window of days (see docs/profiles.md)."""
+"""Usage profiles over a window of days (see docs/profiles.md), computed by PostgreSQL from
+the daily rollups in one statement, for one vehicle or for the whole fleet at once.
+
+One statement serves both the single read and the bulk export, so the two can never
+disagree, and the export streams rows PostgreSQL already made: no per-vehicle round trip.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
 import psycopg
-
-from features.segments import maturity
+from psycopg import sql
 
 WINDOWS = (7, 30, 90)
 DOMAINS = ("navigation", "media", "voice", "phone", "projection", "climate", "adas", "apps")
+FEATURES = (
+    "window_days", "as_of", "active_days", "km_total", "km_per_day", "km_per_active_day",
+    "trips", "trip_km_avg", "trip_minutes_avg", "drive_hours", "night_share", "weekend_share",
+    "highway_share", "commute_share", "max_speed", "harsh_events_per_100km",
+    "fuel_l_per_100km", "energy_kwh_per_100km", "refuels", "charging_sessions",
+    "cockpit_per_drive_hour", "cockpit_breadth", "days_since_last_drive", "odometer_km",
+    "km_trend", "activity", "maturity")
+
+
+TYPES = {k: "int" for k in ("window_days", "active_days", "trips", "refuels",
+                             "charging_sessions", "cockpit_breadth", "days_since_last_drive")}
+TYPES.update({"as_of": "date", "cockpit_per_drive_hour": "json", "activity": "text",
+              "maturity": "text"})
 
 
 @cache
-def capacities(model: str | None) -> tuple[float, float]:
-    """(tank litres, battery kWh) of a model."""
+def capacities() -> str:
+    """Tank litres and battery kWh per model (JSON for the statement): ``{"default":
+    [l, kWh], "models": {name: [l, kWh]}}``."""
     raw = json.loads((resources.files("features") / "data" / "models.json").read_text())
-    spec = {**raw["default"], **raw["models"].get(model or "", {})}
-    return float(spec["tank_l"]), float(spec["battery_kwh"])
+    default = raw["default"]
+    models = {name: [float({**default, **spec}["tank_l"]), float({**default, **spec}
+                                                                 ["battery_kwh"])]
+              for name, spec in raw["models"].items()}
+    return json.dumps({"default": [float(default["tank_l"]), float(default["battery_kwh"])],
+                       "models": models})
 
 
-@dataclass(slots=True)
-class DailyRows:
-    """Daily usage of two consecutive windows as arrays (index 0 = first day)."""
-
-    days: list[date]
-    km: np.ndarray
-    drive_s: np.ndarray
-    trips: np.ndarray
-    max_speed: np.ndarray
-    above_90_s: np.ndarray
-    night_s: np.ndarray
-    harsh: np.ndarray
-    fuel_pct: np.ndarray
-    energy_pct: np.ndarray
-    refuels: np.ndarray
-    charges: np.ndarray
-    commute: np.ndarray
-    cockpit: list[dict[str, int]]
+def _ratio(a: str, b: str, digits: int = 4) -> str:
+    return f"CASE WHEN ({b}) > 0 THEN round((({a})::float8 / ({b}))::numeric, {digits})::float8 END"
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 4) if b > 0 else None
+_CUR = "d.day > %(split)s"
+_SUMS = {  # per vehicle over the two windows: name -> aggregate
+    "active_days": f"count(*) FILTER (WHERE {_CUR} AND d.trips > 0)",
+    "km": f"sum(d.km) FILTER (WHERE {_CUR})",
+    "prev_km": f"sum(d.km) FILTER (WHERE NOT {_CUR})",
+    "weekend_km": f"sum(d.km) FILTER (WHERE {_CUR} AND extract(isodow FROM d.day) >= 6)",
+    "drive_s": f"sum(d.drive_s) FILTER (WHERE {_CUR})",
+    "trips": f"sum(d.trips) FILTER (WHERE {_CUR})",
+    "night_s": f"sum(d.night_s) FILTER (WHERE {_CUR})",
+    "above_90_s": f"sum(d.above_90_s) FILTER (WHERE {_CUR})",
+    "commute": f"sum(d.commute_trips) FILTER (WHERE {_CUR})",
+    "max_speed": f"max(d.max_speed) FILTER (WHERE {_CUR})",
+    "harsh": f"sum(d.harsh_brakes + d.harsh_accels) FILTER (WHERE {_CUR})",
+    "fuel_pct": f"sum(d.fuel_used_pct) FILTER (WHERE {_CUR})",
+    "energy_pct": f"sum(d.energy_used_pct) FILTER (WHERE {_CUR})",
+    "refuels": f"sum(d.refuels) FILTER (WHERE {_CUR})",
+    "charges": f"sum(d.charges) FILTER (WHERE {_CUR})",
+    "last_drive": "max(d.day) FILTER (WHERE d.trips > 0)",
+    **{f"c_{k}": f"sum((d.cockpit ->> '{k}')::int) FILTER (WHERE {_CUR})" for k in DOMAINS},
+}
+_HOURS = "(a.drive_s / 3600.0)"
+_BREADTH = " + ".join(f"(a.c_{k} > 0)::int" for k in DOMAINS)
+_CAPS = "coalesce(%(caps)s::jsonb -> 'models' -> a.model, %(caps)s::jsonb -> 'default')"
+_OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if none)
+    "window_days": "%(window)s::int",
+    "as_of": "%(as_of)s::date",
+    "active_days": "a.active_days::int",
+    "km_total": "round(a.km::numeric, 2)::float8",
+    "km_per_day": "round((a.km / %(window)s)::numeric, 2)::float8",
+    "km_per_active_day": _ratio("a.km", "a.active_days"),
+    "trips": "a.trips::int",
+    "trip_km_avg": _ratio("a.km", "a.trips"),
+    "trip_minutes_avg": _ratio("a.drive_s / 60", "a.trips"),
+    "drive_hours": f"round({_HOURS}::numeric, 3)::float8",
+    "night_share": _ratio("a.night_s", "a.drive_s"),
+    "weekend_share": _ratio("a.weekend_km", "a.km"),
+    "highway_share": _ratio("a.above_90_s", "a.drive_s"),
+    "commute_share": _ratio("a.commute", "a.trips"),
+    "max_speed": "a.max_speed",
+    "harsh_events_per_100km": _ratio("a.harsh * 100", "a.km"),
+    "fuel_l_per_100km": _ratio(f"a.fuel_pct * ({_CAPS} ->> 0)::float8", "a.km"),
+    "energy_kwh_per_100km": _ratio(f"a.energy_pct * ({_CAPS} ->> 1)::float8", "a.km"),
+    "refuels": "a.refuels::int",
+    "charging_sessions": "a.charges::int",
+    "cockpit_per_drive_hour": "json_build_object(" + ", ".join(
+        f"'{k}', coalesce({_ratio(f'a.c_{k}', _HOURS)}, 0.0)" for k in DOMAINS) + ")",
+    "cockpit_breadth": _BREADTH,
+    # the last drive may lie before both windows: only then look it up in trips
+    "days_since_last_drive": "%(as_of)s::date - coalesce(a.last_drive, (SELECT"
+                             " max(t.local_day) FROM trips t WHERE t.vehicle_id = a.id"
+                             " AND t.local_day <= %(as_of)s))",
+    "odometer_km": "round(coalesce((SELECT t.end_odometer FROM trips t WHERE t.vehicle_id ="
+                   " a.id AND t.local_day <= %(as_of)s AND t.end_odometer IS NOT NULL ORDER BY"
+                   " t.start_ts DESC LIMIT 1), a.odometer_km)::numeric, 1)::float8",
+    "km_trend": _ratio("a.km - a.prev_km", "a.prev_km"),
+    "activity": "(SELECT s.activity FROM segment_days s WHERE s.vehicle_id = a.id"
+                " AND s.day <= %(as_of)s ORDER BY s.day DESC LIMIT 1)",
+    "maturity": "CASE WHEN a.delivered_on IS NULL THEN 'unknown'"
+                f" WHEN %(as_of)s::date - a.delivered_on < 90 OR {_BREADTH} < 3 THEN 'novice'"
+                f" WHEN %(as_of)s::date - a.delivered_on > 365 AND {_BREADTH} >= 5"
+                " THEN 'expert' ELSE 'regular' END",
+}
+_NO_ZERO = {"max_speed": "0.0", "last_drive": "NULL"}
 
 
-def compute(d: DailyRows, window: int, as_of: date, model: str | None,
-            delivered_on: date | None, last_drive: date | None,
-            odometer_km: float | None, activity: str | None) -> dict[str, Any]:
-    """Features of the last ``window`` days of ``d`` (``d`` spans 2 windows ending as_of)."""
-    cur = slice(window, 2 * window)
-    km = float(d.km[cur].sum())
-    prev_km = float(d.km[:window].sum())
-    drive_s = float(d.drive_s[cur].sum())
-    trips = int(d.trips[cur].sum())
-    hours = drive_s / 3600
-    weekend = np.array([day.weekday() >= 5 for day in d.days[cur]], dtype=bool)
-    tank_l, battery_kwh = capacities(model)
-    domains = {k: 0 for k in DOMAINS}
-    for day in d.cockpit[cur]:
-        for k, n in day.items():
-            if k in domains:
-                domains[k] += n
-    breadth = sum(1 for n in domains.values() if n > 0)
-    return {
-        "window_days": window, "as_of": as_of.isoformat(),
-        "active_days": int((d.trips[cur] > 0).sum()),
-        "km_total": round(km, 2), "km_per_day": round(km / window, 2),
-        "km_per_active_day": _ratio(km, float((d.trips[cur] > 0).sum())),
-        "trips": trips, "trip_km_avg": _ratio(km, trips),
-        "trip_minutes_avg": _ratio(drive_s / 60, trips), "drive_hours": round(hours, 3),
-        "night_share": _ratio(float(d.night_s[cur].sum()), drive_s),
-        "weekend_share": _ratio(float(d.km[cur][weekend].sum()), km),
-        "highway_share": _ratio(float(d.above_90_s[cur].sum()), drive_s),
-        "commute_share": _ratio(float(d.commute[cur].sum()), trips),
-        "max_speed": float(d.max_speed[cur].max(initial=0.0)),
-        "harsh_events_per_100km": _ratio(float(d.harsh[cur].sum()) * 100, km),
-        "fuel_l_per_100km": _ratio(float(d.fuel_pct[cur].sum()) / 100 * tank_l * 100, km),
-        "energy_kwh_per_100km": _ratio(float(d.energy_pct[cur].sum()) / 100 * battery_kwh * 100,
-                                       km),
-        "refuels": int(d.refuels[cur].sum()), "charging_sessions": int(d.charges[cur].sum()),
-        "cockpit_per_drive_hour": {k: _ratio(float(n), hours) or 0.0
-                                   for k, n in domains.items()},
-        "cockpit_breadth": breadth,
-        "days_since_last_drive": (as_of - last_drive).days if last_drive else None,
-        "odometer_km": round(odometer_km, 1) if odometer_km is not None else None,
-        "km_trend": _ratio(km - prev_km, prev_km),
-        "activity": activity,
-        "maturity": maturity(delivered_on, as_of, breadth),
-    }
+@cache
+def statement(one: str, output: str) -> sql.Composed:
+    """``WITH x`` (sums per vehicle), ``a`` (every vehicle with its sums), ``p`` (the
+    features), then ``output`` (a SELECT over ``p``). ``one``: ``""`` for every vehicle,
+    ``ids`` for the list in parameter ``vehicle``, else the vehicles column (``id`` or
+    ``vin``) matched against it."""
+    vid = "(SELECT id FROM vehicles WHERE vin = %(vehicle)s)" if one == "vin" else "%(vehicle)s"
+    only = f" AND d.vehicle_id = {vid}" if one else ""
+    match = f" WHERE v.{one} = %(vehicle)s" if one else ""
+    if one == "ids":  # a list of vehicle ids
+        only, match = " AND d.vehicle_id = ANY(%(vehicle)s)", " WHERE v.id = ANY(%(vehicle)s)"
+    sums = ", ".join(f"{e} AS {k}" for k, e in _SUMS.items())
+    zeros = ", ".join(f"coalesce(x.{k}, {_NO_ZERO.get(k, '0')}) AS {k}" for k in _SUMS)
+    features = ", ".join(f"{e} AS {k}" for k, e in _OUT.items())
+    return sql.SQL(
+        f"WITH x AS (SELECT d.vehicle_id, {sums} FROM daily_usage d WHERE d.day > %(first)s"
+        f" AND d.day <= %(as_of)s{only} GROUP BY d.vehicle_id),"
+        f" a AS (SELECT v.id, v.vin, v.model, v.delivered_on, v.odometer_km, {zeros}"
+        f" FROM vehicles v LEFT JOIN x ON x.vehicle_id = v.id{match}),"
+        f" p AS (SELECT a.vin, a.id, {features} FROM a) {output}").format()
 
 
-async def load_daily(conn: psycopg.AsyncConnection, vid: int, as_of: date,
-                     window: int) -> DailyRows:
-    """Two windows of daily usage ending ``as_of`` (missing days are zeros)."""
-    first = as_of - timedelta(days=2 * window - 1)
-    days = [first + timedelta(days=i) for i in range(2 * window)]
-    n = len(days)
-    z = [np.zeros(n) for _ in range(12)]
-    cockpit: list[dict[str, int]] = [{} for _ in range(n)]
-    cur = await conn.execute(
-        "SELECT day, km, drive_s, trips, max_speed, above_90_s, night_s,"
-        " harsh_brakes + harsh_accels, fuel_used_pct, energy_used_pct, refuels, charges,"
-        " commute_trips, cockpit FROM daily_usage WHERE vehicle_id = %s AND day >= %s"
-        " AND day <= %s", (vid, first, as_of))
-    for row in await cur.fetchall():
-        i = (row[0] - first).days
-        for k in range(12):
-            z[k][i] = row[k + 1]
-        cockpit[i] = row[13]
-    return DailyRows(days, z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7], z[8], z[9], z[10],
-                     z[11], cockpit)
+def params(window: int, as_of: date, vehicle: int | str | list[int] | None = None
+           ) -> dict[str, Any]:
+    """The parameters ``statement`` expects."""
+    return {"window": window, "as_of": as_of, "split": as_of - timedelta(days=window),
+            "first": as_of - timedelta(days=2 * window), "caps": capacities(),
+            "vehicle": vehicle}
+
+
+# the document served: the VIN, then the features in FEATURES order
+JSON_DOC = "json_build_object('vin', p.vin, " + ", ".join(f"'{k}', p.{k}" for k in FEATURES) + ")"
 
 
 async def vehicle_profile(conn: psycopg.AsyncConnection, vid: int, window: int,
                           as_of: date) -> dict[str, Any]:
-    """The profile of one vehicle, read from the daily rollups (a few small queries)."""
-    cur = await conn.execute(
-        "SELECT v.model, v.delivered_on, v.activity,"
-        " (SELECT max(local_day) FROM trips WHERE vehicle_id = v.id AND local_day <= %s),"
-        " coalesce((SELECT end_odometer FROM trips WHERE vehicle_id = v.id AND local_day <= %s"
-        "  AND end_odometer IS NOT NULL ORDER BY start_ts DESC LIMIT 1), v.odometer_km),"
-        " (SELECT activity FROM segment_days WHERE vehicle_id = v.id AND day <= %s"
-        "  ORDER BY day DESC LIMIT 1)"
-        " FROM vehicles v WHERE v.id = %s", (as_of, as_of, as_of, vid))
+    """The profile of one vehicle (without its VIN)."""
+    cur = await conn.execute(statement("id", f"SELECT {JSON_DOC} FROM p"),
+                             params(window, as_of, vid))
     row = await cur.fetchone()
     assert row is not None
-    model, delivered_on, _activity_now, last_drive, odometer, activity = row
-    daily = await load_daily(conn, vid, as_of, window)
-    return compute(daily, window, as_of, model, delivered_on, last_drive, odometer, activity)
+    profile: dict[str, Any] = row[0]
+    profile.pop("vin")
+    return profile
+
+
+async def vehicle_profile_json(conn: psycopg.AsyncConnection, vin: str, window: int,
+                               as_of: date) -> str | None:
+    """The profile of the vehicle ``vin`` as a JSON document (with ``vin``), None if the
+    vehicle is unknown: one round trip, and the JSON is PostgreSQL's."""
+    cur = await conn.execute(statement("vin", f"SELECT {JSON_DOC}::text FROM p"),
+                             params(window, as_of, vin))
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def fleet_profiles_ndjson(conn: psycopg.AsyncConnection, window: int, as_of: date,
+                                chunk_rows: int = 5000) -> AsyncIterator[bytes]:
+    """Every vehicle's profile as NDJSON lines (with ``vin``), by vehicle id, in chunks."""
+    async with conn.transaction(), conn.cursor(name="profiles") as cur:
+        await cur.execute(statement("", f"SELECT {JSON_DOC}::text FROM p ORDER BY p.id"),
+                          params(window, as_of))
+        while rows := await cur.fetchmany(chunk_rows):
+            yield ("\n".join(r[0] for r in rows) + "\n").encode()
+
+
+async def fleet_profiles_csv(conn: psycopg.AsyncConnection, window: int, as_of: date
+                             ) -> AsyncIterator[bytes]:
+    """Every vehicle's profile as CSV with a header row (nested values as JSON)."""
+    columns = ", ".join(["p.vin", *(f"p.{k}" for k in FEATURES)])
+    query = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV, HEADER)").format(
+        statement("", f"SELECT {columns} FROM p ORDER BY p.id"))
+    async with conn.cursor() as cur, cur.copy(query, params(window, as_of)) as copy:
+        async for data in copy:
+            yield bytes(data)

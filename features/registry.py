@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from decoders.sanity import vin_problem
+from features import profile_store
 
 POWERTRAINS = ("ice", "bev", "phev")
 FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id")
@@ -109,6 +110,7 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     vid = int(row[0])
     if before is not None and (before[1] != reg.timezone or before[2] != reg.delivered_on):
         await rederive_all(conn, vid)
+    await profile_store.mark(conn, vid)  # model and delivery date are in the profile
     return vid
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 
 from decoders.catalog import load_catalog
-from features.profile import WINDOWS, vehicle_profile
+from features import profile_store
+from features.profile import WINDOWS
 from gateway.auth import requires
-from gateway.http_common import POOL, dumps, ok, vehicle_id
+from gateway.http_common import POOL, check_vin, ok, vehicle_id
 from gateway.http_errors import problem
 from gateway.http_params import int_param, time_range
 from timeseries import reader
@@ -105,15 +103,17 @@ async def profile(request: web.Request) -> web.Response:
     """The usage profile over ``window`` days ending ``as_of`` (default today, UTC)."""
     window = _window(request)
     as_of = _day(request, "as_of", _today())
-    vin, vid = await vehicle_id(request)
+    vin = check_vin(request.match_info["vin"])
     async with request.app[POOL].connection() as conn:
-        features = await vehicle_profile(conn, vid, window, as_of)
-    return ok({"vin": vin, **features})
+        body = await profile_store.profile_json(conn, vin, window, as_of)
+    if body is None:
+        raise problem(404, f"vehicle {vin} is unknown")
+    return web.Response(text=body, content_type="application/json")
 
 
 @requires("read")
 async def export_profiles(request: web.Request) -> web.StreamResponse:
-    """Every vehicle's profile, streamed as NDJSON (default) or CSV, one vehicle at a time."""
+    """Every vehicle's profile, streamed as NDJSON (default) or CSV (features/profile_store)."""
     window = _window(request)
     as_of = _day(request, "as_of", _today())
     fmt = request.query.get("format", "ndjson")
@@ -122,29 +122,10 @@ async def export_profiles(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={
         "Content-Type": "application/x-ndjson" if fmt == "ndjson" else "text/csv"})
     await resp.prepare(request)
-    header_written = False
-    after = 0
     async with request.app[POOL].connection() as conn:
-        while True:
-            cur = await conn.execute(
-                "SELECT id, vin FROM vehicles WHERE id > %s ORDER BY id LIMIT 500", (after,))
-            page = await cur.fetchall()
-            if not page:
-                break
-            chunk = io.StringIO()
-            for vid, vin in page:
-                row = {"vin": vin, **await vehicle_profile(conn, vid, window, as_of)}
-                if fmt == "ndjson":
-                    chunk.write(dumps(row) + "\n")
-                    continue
-                flat = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()}
-                writer = csv.DictWriter(chunk, fieldnames=list(flat))
-                if not header_written:
-                    writer.writeheader()
-                    header_written = True
-                writer.writerow(flat)
-            await resp.write(chunk.getvalue().encode())
-            after = page[-1][0]
+        chunks = profile_store.export_ndjson if fmt == "ndjson" else profile_store.export_csv
+        async for chunk in chunks(conn, window, as_of):
+            await resp.write(chunk)
     await resp.write_eof()
     return resp
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -10,12 +11,13 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from features.profile import vehicle_profile_json
 from simulator.fleet import make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
@@ -29,6 +31,7 @@ from tests.services import (
     query,
     wait_until,
 )
+from timeseries.db import connect
 
 pytestmark = pytest.mark.live
 TOKENS = "cdp:read-token-123:read,dms:write-token-456:read+write,ops:admin-token-789:admin"
@@ -77,7 +80,8 @@ def stack(
     broker = Broker(work / "broker")
     broker.start()
     db = create_database()
-    gw = Gateway(broker.url, db, work, api_tokens=TOKENS, client_id="gw-platform")
+    gw = Gateway(broker.url, db, work, api_tokens=TOKENS, client_id="gw-platform",
+                 profile_refresh_s="1")
     gw.start()
     api = Api(gw.base)
     start = date.today() - timedelta(days=12)
@@ -107,6 +111,35 @@ def stack(
     gw.stop()
     broker.stop()
     drop_database(db)
+
+
+def test_served_profiles_are_the_computed_ones(
+        stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, gw, truth = stack
+    db = gw.env["TELEMATICS_DB_URL"]
+    today = datetime.now(UTC).date()
+    # derived vehicles were marked, then refreshed within a second
+    wait_until(lambda: query(db, "SELECT count(*) FROM profile_dirty")[0][0] == 0, 30,
+               "profile refresh")
+    snapshots = dict(query(db, "SELECT vehicle_id, body FROM profile_snapshots"
+                               " WHERE window_days = 30 AND as_of = %s", (today,)))
+    assert len(snapshots) == len(truth["vehicles"])
+
+    async def live() -> dict[str, str]:
+        async with await connect(db) as conn:
+            return {vin: await vehicle_profile_json(conn, vin, 30, today) or ""
+                    for vin in truth["vehicles"]}
+
+    computed = asyncio.run(live())
+    served = [json.loads(body) for body in snapshots.values()]
+    assert {p["vin"]: p for p in served} == {v: json.loads(b) for v, b in computed.items()}
+    exported = api.get("/v1/profiles?window=30")
+    assert sorted(exported.splitlines()) == sorted(snapshots.values())
+    one = next(iter(truth["vehicles"]))
+    assert api.get(f"/v1/vehicles/{one}/profile?window=30") == json.loads(computed[one])
+    rows = list(csv.DictReader(io.StringIO(api.get("/v1/profiles?window=30&format=csv"))))
+    assert {r["vin"]: float(r["km_total"]) for r in rows} == \
+        {p["vin"]: p["km_total"] for p in served}
 
 
 def test_auth(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:

@@ -214,8 +214,25 @@ def _api_ddl() -> list[str]:
     ]
 
 
+def _serving_ddl() -> list[str]:
+    return [
+        # profiles as served: refreshed after derivation and when the date changes
+        """CREATE TABLE IF NOT EXISTS profile_snapshots (
+            window_days smallint NOT NULL, vehicle_id int NOT NULL, as_of date NOT NULL,
+            body text NOT NULL, computed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (window_days, vehicle_id))""",
+        """CREATE TABLE IF NOT EXISTS profile_dirty (
+            vehicle_id int PRIMARY KEY,
+            marked_at timestamptz NOT NULL DEFAULT clock_timestamp())""",
+        # every batch updates its vehicles' latest state: room on the page keeps those
+        # updates HOT (no index entries written)
+        "ALTER TABLE vehicles SET (fillfactor = 70)",
+    ]
+
+
 MIGRATIONS: list[tuple[int, str]] = [(1, "base tables"), (2, "registry and derived tables"),
-                                     (3, "api: webhooks, dead-letter retries")]
+                                     (3, "api: webhooks, dead-letter retries"),
+                                     (4, "profile snapshots; HOT updates of vehicles")]
 
 
 async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
@@ -314,6 +331,8 @@ def _migration(version: int, layout: Layout) -> list[str]:
         return _derived_ddl()
     if version == 3:
         return _api_ddl()
+    if version == 4:
+        return _serving_ddl()
     raise ValueError(f"unknown migration {version}")
 
 
