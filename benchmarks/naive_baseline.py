@@ -19,7 +19,9 @@ def main() -> None:
     """Subscribe (persistent session), insert every message, exit after EXPECTED."""
     port, db_url, expected = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     db = psycopg.connect(db_url, autocommit=True)
-    db.execute("CREATE TABLE IF NOT EXISTS naive (vin text, ts bigint, data jsonb)")
+    # ``at`` only lets the benchmark time the drain from the rows, as it does for ours
+    db.execute("CREATE TABLE IF NOT EXISTS naive (vin text, ts bigint, data jsonb,"
+               " at timestamptz DEFAULT clock_timestamp())")
     done = threading.Event()
     seen = 0
 
@@ -41,7 +43,7 @@ def main() -> None:
     client.on_connect = lambda c, *_: c.subscribe("vehicles/+/telemetry/json", qos=1)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    done.wait(2 if expected == 0 else 600)  # 0: only create the session
+    done.wait(2 if expected == 0 else 1800)  # 0: only create the session
     client.loop_stop()
 
 

@@ -135,9 +135,17 @@ class Gateway:
 
     def start(self, timeout: float = 30) -> None:
         """Start and wait until it is subscribed."""
+        self.launch()
+        self.wait_subscribed(timeout)
+
+    def launch(self) -> None:
+        """Start the process (several can start side by side, then wait for each)."""
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "run"], env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def wait_subscribed(self, timeout: float = 30) -> None:
+        """Wait until the launched process is subscribed."""
         wait_until(self._subscribed, timeout, f"gateway subscribed (log {self.log})")
 
     def _subscribed(self) -> bool:
