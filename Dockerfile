@@ -5,6 +5,7 @@ COPY gateway gateway
 COPY decoders decoders
 COPY timeseries timeseries
 COPY simulator simulator
+COPY features features
 RUN pip install --no-cache-dir .
 USER nobody
 ENTRYPOINT ["python", "-m"]
