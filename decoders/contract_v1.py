@@ -10,7 +10,6 @@ from decoders.readings import CockpitEvent, DecodeContext, Readings
 from decoders.sanity import MAX_EVENTS, MAX_ROWS, timestamp_problem
 from decoders.signal_block import signal_block
 
-VERSION = 1
 MAX_ATTRS = 32
 
 
@@ -25,13 +24,10 @@ def _int_field(doc: dict[Any, Any], key: str, minimum: int = 0) -> int:
     return value
 
 
-def check_map(doc: object, ctx: DecodeContext) -> Readings:
-    """Turn a decoded v1 document into readings; whole-message problems raise Rejected."""
-    if not isinstance(doc, dict):
-        raise Rejected("schema", f"payload is a {type(doc).__name__}, expected a map")
-    version = doc.get("v")
-    if version != VERSION:
-        raise Rejected("unsupported_version", f"contract version {version!r} not supported")
+def check_map(doc: dict[Any, Any], ctx: DecodeContext,
+              prior: list[Rejection] | None = None) -> Readings:
+    """Turn a decoded map (``v`` already checked) into readings; whole-message problems raise
+    Rejected. ``prior``: rejections found before (by a newer version's conversion)."""
     vin = doc.get("vin")
     if not isinstance(vin, str):
         raise Rejected("schema", "missing or non-string field 'vin'")
@@ -47,7 +43,7 @@ def check_map(doc: object, ctx: DecodeContext) -> Readings:
         problem = timestamp_problem(t0, ctx.now_ms)
         if problem is not None:
             raise Rejected(problem.code, f"t0: {problem.detail}")
-    out = Readings(vin=vin, seq=seq, t0_ms=t0)
+    out = Readings(vin=vin, seq=seq, t0_ms=t0, rejections=list(prior or ()))
     if has_signals:
         _signals(doc, t0, ctx, out)
     if has_events:

@@ -12,6 +12,7 @@ RejectCode = Literal[
     "malformed",
     "schema",
     "unsupported_version",
+    "unsupported_catalog",
     "vin_mismatch",
     "length_mismatch",
     "bad_timestamp",
@@ -20,6 +21,7 @@ RejectCode = Literal[
     "bad_value",
     "out_of_range",
     "bad_event",
+    "bad_frame",
     "storage",
 ]
 

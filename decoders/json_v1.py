@@ -1,10 +1,10 @@
-"""Decoder for ``vehicles/{vin}/telemetry/json``: the v1 contract as UTF-8 JSON."""
+"""Decoder for ``vehicles/{vin}/telemetry/json``: the map contract (any version) as UTF-8 JSON."""
 
 from __future__ import annotations
 
 import json
 
-from decoders.contract_v1 import check_map
+from decoders.contract import check_document
 from decoders.errors import Rejected
 from decoders.readings import DecodeContext, Readings
 
@@ -24,4 +24,4 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
         raise Rejected("malformed", f"json: {exc.msg} at {where}") from None
     except RecursionError:
         raise Rejected("malformed", "json: nesting too deep") from None
-    return check_map(doc, ctx)
+    return check_document(doc, ctx)

@@ -1,10 +1,12 @@
-"""Decoder for ``vehicles/{vin}/telemetry``: the v1 contract as MessagePack."""
+"""Decoder for ``vehicles/{vin}/telemetry``: the map contract (any version) as MessagePack."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
-from decoders.contract_v1 import check_map
+from decoders.contract import check_document
 from decoders.errors import Rejected
 from decoders.readings import DecodeContext, Readings
 
@@ -14,6 +16,11 @@ _MAX_LEN = 1_000_000
 
 def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     """Decode one MessagePack telemetry payload."""
+    return check_document(unpack(payload), ctx)
+
+
+def unpack(payload: bytes) -> Any:
+    """The MessagePack document, with limits; Rejected (malformed) if it is not one."""
     try:
         doc = msgpack.unpackb(
             payload,
@@ -30,4 +37,4 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     except (ValueError, msgpack.UnpackException, TypeError, RecursionError) as exc:
         why = str(exc)[:120] or "not valid MessagePack"
         raise Rejected("malformed", f"msgpack: {type(exc).__name__}: {why}") from None
-    return check_map(doc, ctx)
+    return doc
