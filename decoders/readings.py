@@ -41,6 +41,7 @@ class Readings:
     events: list[CockpitEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     value_count: int = 0
+    unknown_frames: int = 0  # CAN frames whose id the vehicle's DBC does not describe
 
     @property
     def columns(self) -> dict[str, list[Value]]:
@@ -61,3 +62,5 @@ class DecodeContext:
     topic: str
     topic_vin: str
     now_ms: int
+    model: str | None = None  # the vehicle's model from the registry (CAN: picks the DBC)
+    can_models: str = ""      # the CAN models file ("" = the one shipped in decoders/data)

@@ -6,12 +6,15 @@ Adding a format: write ``decoders/<name>.py`` with ``NAME`` and ``decode``, add 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from decoders import json_v1, msgpack_v1
+from decoders import can_v1, contract, json_v1, msgpack_v1, pb_v1
+from decoders.catalog import load_catalog
 from decoders.errors import Rejected
 from decoders.readings import DecodeContext, Readings
+from decoders.releases import releases
 from decoders.sanity import MAX_PAYLOAD_BYTES, vin_problem
 
 DecodeFn = Callable[[bytes, DecodeContext], Readings]
@@ -29,10 +32,26 @@ class DecoderEntry:
 DECODERS: tuple[DecoderEntry, ...] = (
     DecoderEntry(msgpack_v1.NAME, "telemetry", msgpack_v1.decode),
     DecoderEntry(json_v1.NAME, "telemetry/json", json_v1.decode),
+    DecoderEntry(can_v1.NAME, "can", can_v1.decode),
+    DecoderEntry(pb_v1.NAME, "pb", pb_v1.decode),
 )
 _BY_SUFFIX = {d.suffix: d for d in DECODERS}
 TOPIC_PREFIX = "vehicles/"
 SUBSCRIPTIONS = tuple(f"{TOPIC_PREFIX}+/{d.suffix}" for d in DECODERS)
+
+
+CONTRACT_TOPIC = "telematics/contract"  # retained: what this gateway accepts
+
+
+def announcement() -> bytes:
+    """The retained message on CONTRACT_TOPIC: contract versions, VSS releases and formats,
+    so a vehicle can pick the newest version both sides speak (docs/contract.md)."""
+    return json.dumps({
+        "contract_versions": sorted(contract.VERSIONS),
+        "catalog_vss_release": load_catalog().vss_release,
+        "vss_releases": sorted(releases()),
+        "topics": {f"{TOPIC_PREFIX}{{vin}}/{d.suffix}": d.name for d in DECODERS},
+    }, separators=(",", ":")).encode()
 
 
 def route(topic: str) -> tuple[str, DecoderEntry]:
@@ -49,6 +68,11 @@ def route(topic: str) -> tuple[str, DecoderEntry]:
     return parts[1], entry
 
 
+def needs_model(topic: str) -> bool:
+    """Whether decoding a message of ``topic`` depends on the vehicle's model."""
+    return topic.endswith("/can")
+
+
 def decoder_name_for(topic: str) -> str:
     """The decoder that serves ``topic``, or ``none`` (for dead-letter records)."""
     parts = topic.split("/", 2)
@@ -56,12 +80,14 @@ def decoder_name_for(topic: str) -> str:
     return entry.name if entry else "none"
 
 
-def decode_message(topic: str, payload: bytes, now_ms: int) -> Readings:
-    """Size check, routing and decoding of one message. Raises Rejected for whole rejects."""
+def decode_message(topic: str, payload: bytes, now_ms: int, model: str | None = None,
+                   can_models: str = "") -> Readings:
+    """Size check, routing and decoding of one message. Raises Rejected for whole rejects.
+    ``model``: the vehicle's registered model (the CAN decoder needs it)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Rejected(
             "oversize",
             f"payload {len(payload) / 1e6:.1f} MB over the {MAX_PAYLOAD_BYTES / 1e6:g} MB limit",
         )
     vin, entry = route(topic)
-    return entry.decode(payload, DecodeContext(topic, vin, now_ms))
+    return entry.decode(payload, DecodeContext(topic, vin, now_ms, model, can_models))

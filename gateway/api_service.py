@@ -9,7 +9,7 @@ from features import queries, registry
 from features.service import to_json
 from gateway.auth import requires
 from gateway.dead_letters import retry as dead_letters_retry
-from gateway.http_common import DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
+from gateway.http_common import CAN_MODELS, DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
 from gateway.http_errors import problem
 from gateway.http_params import int_param
 from timeseries import reader
@@ -87,7 +87,8 @@ async def retry_dead_letter(request: web.Request) -> web.Response:
     """Decode a dead letter again with the current decoders and store what is valid now."""
     dl_id = int(request.match_info["id"])
     async with request.app[POOL].connection() as conn:
-        result = await dead_letters_retry(conn, request.app[LAYOUT], dl_id)
+        result = await dead_letters_retry(conn, request.app[LAYOUT], dl_id,
+                                          request.app[CAN_MODELS])
     if result is None:
         raise problem(404, f"dead letter {dl_id} does not exist")
     return ok(result)

@@ -139,7 +139,8 @@ async def run_gateway(settings: Settings) -> None:
                                        "options": "-c jit=off"})
     await pool.open()
     runner = web.AppRunner(build_app(pool, metrics, health_info, layout, tokens,
-                                     settings.insecure_no_auth, settings.default_timezone))
+                                     settings.insecure_no_auth, settings.default_timezone,
+                                     settings.can_models))
     await runner.setup()
     host, port = settings.http_host_port
     await web.TCPSite(runner, host, port).start()

@@ -40,6 +40,7 @@ _HELP = {
     "mqtt_ca_file": "CA bundle to verify the broker (mqtts://)",
     "mqtt_cert_file": "client certificate for mutual TLS",
     "mqtt_key_file": "its private key",
+    "can_models": "CAN models file: model -> signal mapping -> DBC (default: the shipped one)",
     "api_tokens_file": "file of API tokens, one name:token:scope+scope per line",
     "insecure_no_auth": "serve the API without tokens (demo only; loudly logged)",
 }

@@ -8,13 +8,15 @@ from typing import Any
 import psycopg
 
 from decoders.errors import Rejected
-from decoders.registry import decode_message, decoder_name_for
+from decoders.registry import decode_message, decoder_name_for, needs_model
 from timeseries.batch import Envelope
 from timeseries.schema import Layout
+from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
 
 
-async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int) -> dict[str, Any] | None:
+async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int,
+                can_models: str = "") -> dict[str, Any] | None:
     """Decode a dead letter again; store what is valid now; record the outcome."""
     cur = await conn.execute("SELECT topic, payload FROM dead_letters WHERE id = %s", (dl_id,))
     row = await cur.fetchone()
@@ -22,8 +24,10 @@ async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int) -> di
         return None
     topic, payload = row[0], bytes(row[1])
     now = int(time.time() * 1000)
+    vin = topic.split("/", 2)[1] if topic.count("/") >= 2 else ""
+    model = (await ModelLookup(0).models(conn, [vin]))[vin] if needs_model(topic) else None
     try:
-        readings = decode_message(topic, payload, now)
+        readings = decode_message(topic, payload, now, model, can_models)
     except Rejected as exc:
         outcome, detail, stored = "still_rejected", exc.rejection.detail, 0
     else:
@@ -37,14 +41,14 @@ async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int) -> di
     return {"id": dl_id, "outcome": outcome, "detail": detail, "values_stored": stored}
 
 
-async def retry_reason(conn: psycopg.AsyncConnection, layout: Layout, reason: str
-                       ) -> list[dict[str, Any]]:
+async def retry_reason(conn: psycopg.AsyncConnection, layout: Layout, reason: str,
+                       can_models: str = "") -> list[dict[str, Any]]:
     """Retry every dead letter of one reason code."""
     cur = await conn.execute("SELECT id FROM dead_letters WHERE reason_code = %s ORDER BY id",
                              (reason,))
     out = []
     for (dl_id,) in await cur.fetchall():
-        result = await retry(conn, layout, dl_id)
+        result = await retry(conn, layout, dl_id, can_models)
         if result:
             out.append(result)
     return out

@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway import api_service, api_usage, api_vehicles, status_page, webhooks
 from gateway.auth import INSECURE, TOKENS, ApiToken
-from gateway.http_common import DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
+from gateway.http_common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
 from gateway.http_errors import problem_middleware
 from gateway.metrics import Metrics
 from gateway.openapi import docs_html, spec
@@ -66,7 +66,7 @@ async def docs(_: web.Request) -> web.Response:
 
 def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callable[[], dict[str,
               Any]], layout: Layout, tokens: list[ApiToken], insecure: bool = False,
-              default_tz: str = "UTC") -> web.Application:
+              default_tz: str = "UTC", can_models: str = "") -> web.Application:
     """The aiohttp application."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=20 * 1024 * 1024)
     app[POOL] = pool
@@ -76,6 +76,7 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
     app[TOKENS] = tokens
     app[INSECURE] = insecure
     app[DEFAULT_TZ] = default_tz
+    app[CAN_MODELS] = can_models
     for path, handler in (("/health", health), ("/ready", ready), ("/metrics", metrics),
                           ("/openapi.json", openapi), ("/docs", docs), ("/", status_page.page),
                           ("/status.json", status_page.status)):

@@ -18,6 +18,7 @@ from timeseries.schema import Layout
 POOL = web.AppKey("pool", AsyncConnectionPool)
 METRICS = web.AppKey("metrics", Metrics)
 LAYOUT = web.AppKey("layout", Layout)
+CAN_MODELS = web.AppKey("can_models", str)
 HealthInfo = Callable[[], dict[str, Any]]
 HEALTH: web.AppKey[HealthInfo] = web.AppKey("health")
 DEFAULT_TZ = web.AppKey("default_tz", str)

@@ -23,6 +23,9 @@ class Metrics:
         self.events = Counter("telematics_events_committed", "Cockpit events stored", registry=r)
         self.unknown_events = Counter("telematics_unknown_event_types",
                                       "Cockpit events of types not in the catalog", registry=r)
+        self.unknown_can_frames = Counter("telematics_unknown_can_frames",
+                                          "CAN frames whose id the vehicle's DBC does not"
+                                          " describe (counted, not rejected)", registry=r)
         self.rejected = Counter("telematics_messages_rejected",
                                 "Rejections (whole or partial) by reason", ["reason"], registry=r)
         for code in REJECT_CODES:

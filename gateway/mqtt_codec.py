@@ -189,7 +189,8 @@ def parse_publish(flags: int, body: bytes | bytearray | memoryview, v5: bool = T
     return topic, qos, packet_id, bytes(body[j:])
 
 
-def publish_packet(topic: str, payload: bytes, packet_id: int, qos: int = 1) -> bytes:
+def publish_packet(topic: str, payload: bytes, packet_id: int, qos: int = 1,
+                   retain: bool = False) -> bytes:
     """PUBLISH without properties (what a vehicle or the load generator sends)."""
     body = _string(topic) + (struct.pack(">H", packet_id) if qos else b"") + b"\x00" + payload
-    return _packet(PUBLISH, qos << 1, body)
+    return _packet(PUBLISH, qos << 1 | retain, body)

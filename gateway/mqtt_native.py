@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from decoders.registry import CONTRACT_TOPIC, announcement
 from gateway import mqtt_codec as mc
 from gateway.acks import AckSequencer
 from gateway.mqtt_source import (
@@ -83,6 +84,7 @@ class NativeMqttSource(Source):
                    if c >= 0x80]
         if refused or len(codes) != len(filters):
             raise MqttError(f"subscription refused: {'; '.join(refused) or codes}")
+        wire.send(mc.publish_packet(CONTRACT_TOPIC, announcement(), 0, qos=0, retain=True))
         return keepalive if isinstance(keepalive, int) and keepalive > 0 else KEEPALIVE_S
 
     def _ack(self, wire: Wire, mid: int, qos: int) -> None:

@@ -21,7 +21,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from decoders.registry import SUBSCRIPTIONS
+from decoders.registry import CONTRACT_TOPIC, SUBSCRIPTIONS, announcement
 from gateway.acks import AckSequencer
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -132,6 +132,7 @@ class MqttSource(Source):
             acks = self._acks = AckSequencer(lambda mid, qos: void(paho.ack(mid, qos)))
             for topic in topic_filters(self.settings):
                 await client.subscribe(topic, qos=1)
+            await client.publish(CONTRACT_TOPIC, announcement(), qos=0, retain=True)
             self.metrics.reconnects.inc()
             self.connected.set()
             log.info("subscribed to %s as %s", topic_filters(self.settings),

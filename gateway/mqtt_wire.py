@@ -82,6 +82,8 @@ class Wire(asyncio.Protocol):
                 fut.set_result(codes)
         elif kind == mc.PINGRESP:
             self._ping_outstanding = False
+        elif kind == mc.PUBACK:
+            pass  # of a QoS 1 publish of ours: nothing waits for it
         elif kind == mc.DISCONNECT:
             code = body[0] if body else 0
             self._fail(MqttError(f"broker disconnected us: {mc.reason_text(code)}"))

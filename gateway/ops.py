@@ -34,7 +34,7 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         records = replay.load(Path(args.file), set(args.vin), args.frm, args.to,
                               args.pcap_port)
         if args.direct:
-            n = await replay.direct(records, settings.db_url)
+            n = await replay.direct(records, settings.db_url, can_models=settings.can_models)
         else:
             n = replay.to_broker(records, args.to_broker or settings.mqtt_url,
                                  None if args.as_fast_as_possible else args.speed)
@@ -42,7 +42,7 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     layout = await run_migrations(settings)
     async with await connect(settings.db_url, application="gateway-dl-replay") as conn:
-        results = await retry_reason(conn, layout, args.reason)
+        results = await retry_reason(conn, layout, args.reason, settings.can_models)
     for r in results:
         print(json.dumps(r))
     print(f"retried {len(results)} dead letters", file=sys.stderr)

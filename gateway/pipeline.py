@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+
+import psycopg
 
 from decoders.errors import Rejected
-from decoders.registry import decode_message, decoder_name_for
+from decoders.registry import decode_message, decoder_name_for, needs_model
 from gateway.metrics import Metrics
 from gateway.mqtt_source import Inbound
 from gateway.settings import Settings
@@ -20,15 +23,17 @@ from timeseries.batch import Envelope, WriteResult
 from timeseries.db import connect
 from timeseries.errors import StorageError, TransientStorageError
 from timeseries.schema import Layout
+from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 
-def decode_raw(topic: str, payload: bytes, received_ms: int) -> Envelope:
+def decode_raw(topic: str, payload: bytes, received_ms: int, model: str | None = None,
+               can_models: str = "") -> Envelope:
     """Decode one message into an envelope; bad input never raises."""
     try:
-        readings = decode_message(topic, payload, received_ms)
+        readings = decode_message(topic, payload, received_ms, model, can_models)
     except Rejected as exc:
         return Envelope(topic, payload, received_ms, decoder_name_for(topic), None,
                         [exc.rejection])
@@ -36,9 +41,15 @@ def decode_raw(topic: str, payload: bytes, received_ms: int) -> Envelope:
                     list(readings.rejections))
 
 
-def decode(msg: Inbound) -> Envelope:
-    """Decode a received message."""
-    return decode_raw(msg.topic, msg.payload, msg.received_ms)
+async def decode_batch(conn: psycopg.AsyncConnection, models: ModelLookup,
+                       messages: Sequence[tuple[str, bytes, int]], can_models: str = ""
+                       ) -> list[Envelope]:
+    """Decode (topic, payload, received ms) messages, looking up the vehicle models the
+    decoders of these topics need (one query per batch at most)."""
+    vins = {topic.split("/", 2)[1] for topic, _, _ in messages if needs_model(topic)}
+    known = await models.models(conn, vins) if vins else {}
+    return [decode_raw(topic, payload, received, known.get(topic.split("/", 2)[1]), can_models)
+            for topic, payload, received in messages]
 
 
 class Pipeline:
@@ -51,6 +62,7 @@ class Pipeline:
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self.pending = 0
         self.last_commit_ms = 0
+        self.models = ModelLookup()
 
     def submit(self, msg: Inbound) -> None:
         """Called by the MQTT reader for every message."""
@@ -87,7 +99,7 @@ class Pipeline:
         writer: BatchWriter | None = None
         while True:
             batch = await self._next_batch()
-            envelopes = [decode(m) for m in batch]
+            envelopes: list[Envelope] | None = None
             delay = 0.2
             while True:
                 started = time.perf_counter()
@@ -96,6 +108,11 @@ class Pipeline:
                         writer = BatchWriter(await connect(self.settings.db_url,
                                                            application=f"gateway-writer-{n}"),
                                              self.layout)
+                    if envelopes is None:
+                        envelopes = await decode_batch(
+                            writer.conn, self.models,
+                            [(m.topic, m.payload, m.received_ms) for m in batch],
+                            self.settings.can_models)
                     result = await writer.write_isolating(envelopes)
                     break
                 except (StorageError, OSError) as exc:
@@ -133,6 +150,7 @@ class Pipeline:
                 if env.readings.ts_ms:
                     newest = max(newest, max(env.readings.ts_ms))
                 m.unknown_events.inc(sum(1 for e in env.readings.events if not e.known))
+                m.unknown_can_frames.inc(env.readings.unknown_frames)
         m.rejected.labels("storage").inc(len(result.rejected_by_storage))
         if newest:
             m.lag_seconds.observe(max(0.0, (now_ms - newest) / 1000))

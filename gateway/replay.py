@@ -11,11 +11,12 @@ from pathlib import Path
 
 from gateway.capture import Record, read
 from gateway.pcap import is_pcap, publishes
-from gateway.pipeline import decode_raw
+from gateway.pipeline import decode_batch
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
 from timeseries.db import connect
 from timeseries.schema import migrate
+from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
 
 
@@ -79,15 +80,17 @@ def to_broker(records: list[Record], mqtt_url: str, speed: float | None) -> int:
     return len(records)
 
 
-async def direct(records: list[Record], db_url: str, batch: int = 500) -> int:
+async def direct(records: list[Record], db_url: str, batch: int = 500,
+                 can_models: str = "") -> int:
     """Through decode + validation + dedup into the database, without a broker."""
     progress = Progress(len(records))
     async with await connect(db_url, application="gateway-replay") as conn:
         writer = BatchWriter(conn, await migrate(conn))
+        models = ModelLookup()
         for i in range(0, len(records), batch):
             chunk = records[i:i + batch]
-            await writer.write_isolating([decode_raw(r.topic, r.payload, r.received_ms)
-                                          for r in chunk])
+            await writer.write_isolating(await decode_batch(
+                conn, models, [(r.topic, r.payload, r.received_ms) for r in chunk], can_models))
             progress.step(len(chunk))
     return len(records)
 

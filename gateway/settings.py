@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from decoders.can_dbc import check_models_file
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the key."""
@@ -44,6 +46,7 @@ class Settings:
     mqtt_ca_file: str = ""
     mqtt_cert_file: str = ""
     mqtt_key_file: str = ""
+    can_models: str = ""
     api_tokens: str = ""
     api_tokens_file: str = ""
     insecure_no_auth: bool = False
@@ -162,6 +165,10 @@ def validate(s: Settings) -> None:
     if bool(s.mqtt_cert_file) != bool(s.mqtt_key_file):
         raise bad("mqtt_key_file" if s.mqtt_cert_file else "mqtt_cert_file",
                   "a client certificate needs both --mqtt-cert-file and --mqtt-key-file")
+    try:
+        check_models_file(s.can_models)
+    except (OSError, ValueError, KeyError) as exc:
+        raise bad("can_models", f"cannot load the CAN models file: {exc}") from None
     for key in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", "api_tokens_file"):
         path = getattr(s, key)
         if path and not os.path.isfile(path):

@@ -23,11 +23,13 @@ def run_case(folder: Path) -> dict[str, Any]:
     config = json.loads((folder / "config.json").read_text())
     (payload_file,) = folder.glob("input.*")
     try:
-        r = decode_message(config["topic"], payload_file.read_bytes(), config["now_ms"])
+        r = decode_message(config["topic"], payload_file.read_bytes(), config["now_ms"],
+                           config.get("model"))
     except Rejected as exc:
         return {"rejected": {"code": exc.rejection.code, "detail": exc.rejection.detail}}
     return {"readings": {
         "vin": r.vin, "seq": r.seq, "t0_ms": r.t0_ms, "ts_ms": r.ts_ms, "columns": r.columns,
         "events": [asdict(e) for e in r.events],
         "rejections": [{"code": x.code, "detail": x.detail} for x in r.rejections],
-        "value_count": r.value_count}}
+        "value_count": r.value_count,
+        **({"unknown_frames": r.unknown_frames} if r.unknown_frames else {})}}

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from decoders.catalog import load_catalog
 from decoders.errors import REJECT_CODES, Rejected
-from decoders.registry import decode_message
+from decoders.registry import DECODERS, decode_message
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
+from tests.golden_cases import cases
 from tests.services import Broker, Gateway, query, wait_until
 
 VIN = "LSVAU2180N2183294"
@@ -63,9 +64,9 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-def _check(topic: str, payload: bytes) -> None:
+def _check(topic: str, payload: bytes, model: str | None = None) -> None:
     try:
-        r = decode_message(topic, payload, NOW)
+        r = decode_message(topic, payload, NOW, model)
     except Rejected as exc:
         assert exc.rejection.code in REJECT_CODES and exc.rejection.detail
         return
@@ -83,8 +84,8 @@ def _check(topic: str, payload: bytes) -> None:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes(payload: bytes) -> None:
-    _check(f"vehicles/{VIN}/telemetry", payload)
-    _check(f"vehicles/{VIN}/telemetry/json", payload)
+    for decoder in DECODERS:
+        _check(f"vehicles/{VIN}/{decoder.suffix}", payload)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,6 +110,22 @@ def test_mutated_valid_frames(data: st.DataObject) -> None:
         raw[i] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(raw)))
     _check(f"vehicles/{VIN}/telemetry", bytes(raw[:cut]))
+
+
+GOLDEN_OK = [p for p in cases() if p.name.startswith("ok_")]
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.data())
+def test_mutated_golden_inputs_of_every_format(data: st.DataObject) -> None:
+    folder = data.draw(st.sampled_from(GOLDEN_OK))
+    config = json.loads((folder / "config.json").read_text())
+    (payload_file,) = folder.glob("input.*")
+    raw = bytearray(payload_file.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    _check(config["topic"], bytes(raw[:data.draw(st.integers(0, len(raw)))]),
+           config.get("model"))
 
 
 def test_nesting_and_size_bombs() -> None:

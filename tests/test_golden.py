@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from decoders.errors import REJECT_CODES
+from decoders.registry import DECODERS
 from tests.golden_cases import cases, run_case
 
 
@@ -36,3 +37,13 @@ def test_every_decoder_reason_has_a_golden_case() -> None:
             seen.update(r["code"] for r in expected["readings"]["rejections"])
     decoder_codes = set(REJECT_CODES) - {"storage"}  # storage is the writer's, see test_writer
     assert decoder_codes - seen == set()
+
+
+def test_every_decoder_has_accepted_and_rejected_golden_cases() -> None:
+    outcomes: dict[str, set[str]] = {}
+    for folder in cases():
+        suffix = json.loads((folder / "config.json").read_text())["topic"].split("/", 2)[2]
+        expected = json.loads((folder / "expected.json").read_text())
+        outcomes.setdefault(suffix, set()).add("rejected" if "rejected" in expected else "ok")
+    for decoder in DECODERS:
+        assert outcomes.get(decoder.suffix) == {"ok", "rejected"}, decoder.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -53,5 +54,11 @@ def test_mosquitto_pub_payload_is_stored(broker: Broker, db_url: str, tmp_path: 
         got = gw.get(f"/v1/vehicles/{VIN}/signals?name=Vehicle.Speed&from={t0}&to={t0 + 5000}")
         assert got == {"vin": VIN, "name": "Vehicle.Speed", "unit": "km/h",
                        "points": [[t0, 12.5], [t0 + 1000, 14.0]]}
+        contract = subprocess.run(["mosquitto_sub", "-p", str(broker.port), "-t",
+                                   "telematics/contract", "-C", "1", "-W", "5"],
+                                  capture_output=True, timeout=10, check=True).stdout
+        announced = json.loads(contract)  # retained: whoever subscribes gets it
+        assert announced["contract_versions"] == [1, 2]
+        assert announced["topics"]["vehicles/{vin}/can"] == "can_v1"
     finally:
         gw.stop()
