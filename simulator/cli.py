@@ -29,6 +29,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--truth", help="write the ground truth JSON here")
     r.add_argument("--heartbeat-s", type=int, default=900, help="parked heartbeat period")
     r.add_argument("--json-share", type=float, default=0.1, help="vehicles on the JSON topic")
+    r.add_argument("--can-share", type=float, default=0.0,
+                   help="vehicles sending raw CAN frames (vehicles/{vin}/can)")
+    r.add_argument("--pb-share", type=float, default=0.0,
+                   help="vehicles sending protobuf records (vehicles/{vin}/pb)")
     r.add_argument("--catchup-share", type=float, default=0.05,
                    help="vehicles offline 1-7 days that catch up afterwards")
     r.add_argument("--duplicates", type=float, default=0.0, help="P(a message is sent twice)")
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start = args.start or (args.today - timedelta(days=args.days))
     fleet = make_fleet(args.vehicles, args.days, start, args.seed, args.json_share,
-                       args.catchup_share)
+                       args.catchup_share, args.can_share, args.pb_share)
     truth = FleetTruth()
     faults = Faults(args.duplicates, args.reorder, args.gaps, args.garbage)
     stream = fleet_stream(fleet, start, args.days, args.seed, args.heartbeat_s, faults, truth)

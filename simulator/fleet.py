@@ -38,7 +38,7 @@ class VehicleSpec:
     dormant_from_day: int | None
     offline_from_day: int | None
     offline_days: int
-    json_topic: bool
+    wire: str  # msgpack, json, can or pb (simulator/wire.py)
     domains: tuple[str, ...]
     owner_id: str
     dealer_id: str
@@ -52,9 +52,19 @@ def make_vin(rng: np.random.Generator, index: int) -> str:
     return f"{wmi}{body}{index:06d}"
 
 
+def _wire(pick: float, json_share: float, can_share: float, pb_share: float) -> str:
+    if pick < json_share:
+        return "json"
+    if pick < json_share + can_share:
+        return "can"
+    return "pb" if pick < json_share + can_share + pb_share else "msgpack"
+
+
 def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.1,
-               catchup_share: float = 0.05) -> list[VehicleSpec]:
-    """``n`` vehicles; the same seed always gives the same fleet."""
+               catchup_share: float = 0.05, can_share: float = 0.0,
+               pb_share: float = 0.0) -> list[VehicleSpec]:
+    """``n`` vehicles; the same seed always gives the same fleet. The shares split the
+    fleet by wire format (the rest publishes MessagePack)."""
     fleet = []
     for i in range(n):
         rng = np.random.default_rng([seed, i, 1])
@@ -83,7 +93,7 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             odometer_km=odometer,
             commute_km=float(rng.uniform(6, 35)), dormant_from_day=dormant,
             offline_from_day=offline, offline_days=offline_days,
-            json_topic=bool(rng.random() < json_share),
+            wire=_wire(float(rng.random()), json_share, can_share, pb_share),
             domains=tuple(sorted(rng.choice(DOMAINS, n_domains, replace=False).tolist())),
             owner_id=f"CUST-{seed % 1000:03d}-{i:06d}",
             dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}", service_book=book,

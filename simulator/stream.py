@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-import msgpack
 import numpy as np
 
 from simulator.fleet import VehicleSpec
 from simulator.garbage import EXPECTED_CODE, KINDS, garbage
 from simulator.truth import FleetTruth, VehicleTruth
-from simulator.vehicle import Chunk, VehicleLife
+from simulator.vehicle import VehicleLife
+from simulator.wire import payloads
 
 ALL_ITEMS = ["inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation"]
 
@@ -43,36 +41,18 @@ class Outgoing:
     payload: bytes = field(compare=False)
 
 
-def encode(chunk: Chunk, vin: str, seq: int, as_json: bool) -> bytes:
-    """A v1 contract payload for ``chunk``."""
-    names: dict[str, None] = {}
-    for _, row in chunk.rows:
-        names.update(dict.fromkeys(row))
-    doc: dict[str, Any] = {
-        "v": 1, "vin": vin, "seq": seq, "t0": chunk.t0,
-        "dt": [t - chunk.t0 for t, _ in chunk.rows],
-        "signals": {n: [row.get(n) for _, row in chunk.rows] for n in names},
-    }
-    if chunk.events:
-        doc["events"] = chunk.events
-    if as_json:
-        return json.dumps(doc, separators=(",", ":")).encode()
-    return msgpack.packb(doc)  # type: ignore[no-any-return]
-
-
 def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbeat_s: int,
                    faults: Faults, fleet_truth: FleetTruth) -> Iterator[Outgoing]:
     """One vehicle's publishes in send order (faults may delay some by up to a week)."""
     meta = {"model": spec.model, "powertrain": spec.powertrain, "timezone": spec.tz,
             "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
             "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
-            "json_topic": spec.json_topic, "dormant_from_day": spec.dormant_from_day,
+            "wire": spec.wire, "dormant_from_day": spec.dormant_from_day,
             "service_book": [{"done_on": d.isoformat(), "odometer_km": km, "items": ALL_ITEMS,
                               "dealer_id": spec.dealer_id} for d, km in spec.service_book]}
     truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
     life = VehicleLife(spec, start, days, seed, heartbeat_s, truth)
     rng = np.random.default_rng([seed, spec.index, 3])
-    topic = f"vehicles/{spec.vin}/telemetry" + ("/json" if spec.json_topic else "")
     offline = (0, 0)
     if spec.offline_from_day is not None:
         lo = life.day_bounds(start)[0] + spec.offline_from_day * 86_400_000
@@ -81,9 +61,11 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
     order = spec.index << 32
     gap_until = 0
     wall_now = int(time.time() * 1000)
-    for seq, (_, chunk) in enumerate(life.chunks()):
-        payload = encode(chunk, spec.vin, seq, spec.json_topic)
-        truth.messages += 1
+    seq = 0
+    for _, chunk in life.chunks():
+        outs = list(payloads(chunk, spec.vin, spec.model, spec.wire, seq))
+        seq += len(outs)
+        truth.messages += len(outs)
         send = chunk.send_ms
         if offline[0] <= send < offline[1]:
             send = offline[1] + int(rng.integers(0, 60_000))
@@ -98,12 +80,14 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
         if rng.random() < faults.reorder:
             send += int(rng.integers(2_000, 60_000))
             fleet_truth.faults["reordered"] += 1
-        order += 1
-        heapq.heappush(heap, Outgoing(send, order, topic, payload))
-        if rng.random() < faults.duplicates:
+        for topic, payload in outs:
             order += 1
-            heapq.heappush(heap, Outgoing(send + int(rng.integers(0, 30_000)), order, topic,
-                                          payload))
+            heapq.heappush(heap, Outgoing(send, order, topic, payload))
+        if rng.random() < faults.duplicates:
+            again = send + int(rng.integers(0, 30_000))
+            for topic, payload in outs:
+                order += 1
+                heapq.heappush(heap, Outgoing(again, order, topic, payload))
             fleet_truth.faults["duplicated"] += 1
         if rng.random() < faults.garbage:
             kind = KINDS[len(fleet_truth.garbage) % len(KINDS)]
