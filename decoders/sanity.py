@@ -20,6 +20,8 @@ def vin_problem(vin: str) -> str | None:
     """Why ``vin`` is not a 17-character VIN (letters I, O, Q are never used), or None."""
     if len(vin) != 17:
         return f"vin {vin[:40]!r} has {len(vin)} characters, expected 17"
+    if VIN_ALPHABET.issuperset(vin):
+        return None
     bad = sorted(set(vin) - VIN_ALPHABET)
     if bad:
         return f"vin {vin!r} has characters outside A-Z/0-9 (no I, O, Q): {''.join(bad)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
+from operator import le
 from typing import Any
 
 import numpy as np
@@ -22,18 +23,23 @@ Block = tuple[list[str], np.ndarray, int]  # columns, values (signals x rows), v
 _NUMBERS = ({float}, {int}, {float, int})  # exact types: bool, a subclass of int, is no number
 _NONE = type(None)
 _MAX_SHAPES = 4096
+_LIST = {list}
+_UNSEEN = object()
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    """A recurring set of numeric signal names: their columns and ranges as arrays."""
+    """A recurring set of numeric signal names: their columns and ranges (as arrays for
+    blocks of many rows, as lists for a single row, where numpy costs more than it saves)."""
 
     columns: tuple[str, ...]
     low: np.ndarray
     high: np.ndarray
+    low_list: list[float]
+    high_list: list[float]
 
 
-_shapes: dict[tuple[Any, ...], _Shape | None] = {}  # memo: vehicles repeat their signal sets
+_shapes: dict[tuple[Any, ...], object] = {}  # memo: vehicles repeat their signal sets
 
 
 def _shape(names: tuple[Any, ...]) -> _Shape | None:
@@ -42,23 +48,32 @@ def _shape(names: tuple[Any, ...]) -> _Shape | None:
     floats = [s for s in specs if s is not None and s.type == "float"]
     if not names or len(floats) != len(names):
         return None
-    return _Shape(tuple(s.column for s in floats), np.array([[s.min] for s in floats]),
-                  np.array([[s.max] for s in floats]))
+    lows = [float(s.min) for s in floats if s.min is not None]
+    highs = [float(s.max) for s in floats if s.max is not None]
+    if len(lows) != len(floats) or len(highs) != len(floats):
+        return None  # the catalog loader requires ranges of numeric signals
+    return _Shape(tuple(s.column for s in floats), np.array(lows)[:, None],
+                  np.array(highs)[:, None], lows, highs)
 
 
 def _whole_block(signals: dict[Any, Any], rows: int) -> Block | None:
     names = tuple(signals)
-    if names not in _shapes:
+    shape = _shapes.get(names, _UNSEEN)
+    if shape is _UNSEEN:
         if len(_shapes) >= _MAX_SHAPES:
             _shapes.clear()
-        _shapes[names] = _shape(names)
-    shape = _shapes[names]
-    if shape is None:
+        shape = _shapes[names] = _shape(names)
+    if not isinstance(shape, _Shape):
         return None
     lists = list(signals.values())
-    for values in lists:
-        if type(values) is not list or len(values) != rows:
+    if set(map(type, lists)) != _LIST or set(map(len, lists)) != {rows}:
+        return None
+    if rows == 1:
+        flat = [values[0] for values in lists]
+        if set(map(type, flat)) not in _NUMBERS or not all(map(le, shape.low_list, flat)) \
+                or not all(map(le, flat, shape.high_list)):  # NaN fails every comparison
             return None
+        return list(shape.columns), np.array(flat, np.float64)[:, None], len(flat)
     if set(map(type, chain.from_iterable(lists))) not in _NUMBERS:
         return None
     try:
