@@ -41,7 +41,12 @@ for _ in $(seq 1 60); do
 done
 curl -fsS "http://$HTTP/health" >/dev/null || { echo "gateway did not start; see $RUN/gateway.log"; exit 1; }
 
-.venv/bin/python -m simulator run --vehicles "$VEHICLES" --days "$DAYS" --seed 1 \
+# a mixed fleet: MessagePack, JSON, raw CAN frames (decoded with each model's DBC, so the
+# registry comes first) and protobuf records
+FLEET=(--vehicles "$VEHICLES" --days "$DAYS" --seed 1 --json-share 0.15 --can-share 0.2 --pb-share 0.15)
+.venv/bin/python -m simulator registry "${FLEET[@]}" > "$RUN/vehicles.ndjson"
+TELEMATICS_DB_URL=$DB_URL .venv/bin/python -m gateway import-vehicles "$RUN/vehicles.ndjson"
+.venv/bin/python -m simulator run "${FLEET[@]}" \
   --mqtt-url "mqtt://127.0.0.1:$MQTT_PORT" --truth "$RUN/truth.json" \
   --duplicates 0.02 --reorder 0.02 --gaps 0.002 --garbage 0.002
 
@@ -54,7 +59,8 @@ done
 vin=$(psql "$DB_URL" -tAc "SELECT vin FROM vehicles ORDER BY id LIMIT 1")
 cat <<MSG
 
-Done: $got of $expected simulated messages committed.
+Done: $got of $expected simulated messages committed (by topic:
+$(psql "$DB_URL" -tAc "SELECT s || ': ' || n FROM (SELECT regexp_replace(topic, '^vehicles/[^/]+/', '') s, count(*) n FROM ingest_log GROUP BY 1) x ORDER BY 1")).
   psql $DB_URL -c "SELECT count(*) FROM samples"
   curl -s http://$HTTP/health
   curl -s http://$HTTP/metrics | grep telematics_

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 
@@ -40,6 +41,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--gaps", type=float, default=0.0, help="P(a 10-min outage starts)")
     r.add_argument("--garbage", type=float, default=0.0, help="P(a bad payload follows)")
     r.set_defaults(today=today)
+    reg = sub.add_parser("registry", help="print the fleet's registry entries as NDJSON"
+                                          " (for python -m gateway import-vehicles)")
+    for a in ("--vehicles", "--days", "--seed"):
+        reg.add_argument(a, type=int, default=r.get_default(a.strip("-")))
+    reg.add_argument("--start", type=date.fromisoformat, default=None)
+    for a in ("--json-share", "--can-share", "--pb-share", "--catchup-share"):
+        reg.add_argument(a, type=float, default=r.get_default(a.strip("-").replace("-", "_")))
+    reg.set_defaults(today=today)
     return p
 
 
@@ -49,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     start = args.start or (args.today - timedelta(days=args.days))
     fleet = make_fleet(args.vehicles, args.days, start, args.seed, args.json_share,
                        args.catchup_share, args.can_share, args.pb_share)
+    if args.command == "registry":
+        for v in fleet:
+            print(json.dumps({"vin": v.vin, "model": v.model, "powertrain": v.powertrain,
+                              "timezone": v.tz, "delivered_on": v.delivered_on.isoformat(),
+                              "owner_id": v.owner_id, "dealer_id": v.dealer_id}))
+        return 0
     truth = FleetTruth()
     faults = Faults(args.duplicates, args.reorder, args.gaps, args.garbage)
     stream = fleet_stream(fleet, start, args.days, args.seed, args.heartbeat_s, faults, truth)
