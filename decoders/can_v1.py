@@ -64,9 +64,8 @@ def _rows(frames: list[Any], model: CanModel, rejections: list[Rejection]
     rows: dict[int, dict[str, Any]] = {}
     unknown: dict[str, int] = {}
     for i, frame in enumerate(frames):
-        if not isinstance(frame, list) or len(frame) != 3 or not all(
-                isinstance(x, k) and not isinstance(x, bool)
-                for x, k in zip(frame, (int, int, bytes), strict=True)):
+        if type(frame) is not list or len(frame) != 3 or type(frame[0]) is not int \
+                or type(frame[1]) is not int or type(frame[2]) is not bytes:
             rejections.append(Rejection("bad_frame", f"frames[{i}] is not [t_ms, id, bytes]"))
             continue
         t, arbitration_id, data = frame

@@ -34,7 +34,7 @@ def test_tcpdump_capture_replays_into_an_empty_database(broker: Broker, tmp_path
     # one MQTT 5 publish too (properties between topic and payload)
     subprocess.run(["mosquitto_pub", "-V", "5", "-p", str(broker.port), "-q", "1", "-t",
                     "vehicles/WVWZZZ1JZXW000071/telemetry/json", "-D", "publish",
-                    "content-type", "application/json", "-m", "{\"v\": 2}"], check=True)
+                    "content-type", "application/json", "-m", "{\"v\": 3}"], check=True)
     time.sleep(1.5)
     dump.send_signal(signal.SIGINT)
     dump.wait(10)
@@ -43,7 +43,7 @@ def test_tcpdump_capture_replays_into_an_empty_database(broker: Broker, tmp_path
         + truth["faults"].get("duplicated", 0) + len(truth["garbage"])
     records = list(publishes(pcap, broker.port))
     assert len(records) == published + 1
-    assert records[-1].payload == b'{"v": 2}' and records[-1].topic.endswith("/json")
+    assert records[-1].payload == b'{"v": 3}' and records[-1].topic.endswith("/json")
     db = create_database()
     try:
         subprocess.run([sys.executable, "-m", "gateway", "replay", str(pcap), "--direct",
@@ -56,7 +56,7 @@ def test_tcpdump_capture_replays_into_an_empty_database(broker: Broker, tmp_path
 
 def assert_matches_truth_plus_one(db: str, truth: dict[str, Any]) -> None:
     """The simulator's data exactly, plus the v5 message as an unsupported_version letter."""
-    v2 = query(db, "DELETE FROM dead_letters WHERE reason_code = 'unsupported_version' AND"
+    v3 = query(db, "DELETE FROM dead_letters WHERE reason_code = 'unsupported_version' AND"
                    " vin = 'WVWZZZ1JZXW000071' RETURNING reason")
-    assert v2 == [("contract version 2 not supported",)]
+    assert v3 == [("contract version 3 not supported (supported: 1, 2)",)]
     assert_matches_truth(db, truth)
