@@ -138,7 +138,7 @@ class Wire(asyncio.Protocol):
                 self._sent = False
         finally:
             if not self.closed.done():
+                if self._transport is not None and not self._transport.is_closing():
+                    self._transport.write(mc.DISCONNECT_PACKET)  # flushed by the close
                 self._fail(MqttError("connection closed by the gateway"))
-                if self._transport is not None:
-                    self._transport.write(mc.DISCONNECT_PACKET)
         await self.closed
