@@ -21,7 +21,7 @@ from gateway.mqtt_source import Inbound
 from gateway.settings import Settings
 from timeseries.batch import Envelope, WriteResult
 from timeseries.db import connect
-from timeseries.errors import StorageError, TransientStorageError
+from timeseries.errors import PermanentStorageError, StorageError, classify
 from timeseries.schema import Layout
 from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
@@ -115,9 +115,11 @@ class Pipeline:
                             self.settings.can_models)
                     result = await writer.write_isolating(envelopes)
                     break
-                except (StorageError, OSError) as exc:
-                    kind = "transient" if isinstance(exc, TransientStorageError | OSError) \
-                        else "permanent"
+                except (StorageError, OSError, psycopg.Error) as exc:
+                    # psycopg.Error: from the model lookup before writing (the writer
+                    # classifies its own errors)
+                    kind = "permanent" if isinstance(classify(exc), PermanentStorageError) \
+                        else "transient"
                     self.metrics.db_errors.labels(kind).inc()
                     log.warning("writer %d: %s storage error, batch of %d kept, retry in %.1fs:"
                                 " %s", n, kind, len(batch), delay, str(exc)[:300])
