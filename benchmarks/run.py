@@ -1,5 +1,6 @@
 """Issue 7's benchmarks in one go: W1 and W2 (backlog drain and live), the latency at half
-the maximum W2 rate, the limits (raw COPY, mosquitto_sub), the naive baseline, the API.
+the maximum W2 rate, the limits (raw COPY, mosquitto_sub), the naive baseline, the
+Node-RED peer (W1), the API.
 
     .venv/bin/python -m benchmarks.run [--replicas 2] [--publishers 2] [--w2-vehicles 10000]
         [--w2-windows 3] [--w1-messages 20000] [--skip-api]
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import api, decoders, harness
+from benchmarks import api, decoders, harness, nodered_peer
 from benchmarks.limits import broker_limit, copy_limit, naive_drain
 from benchmarks.workloads import W1, W2
 
@@ -59,17 +60,22 @@ def _check(r: harness.Run, rows: int, dead: int) -> str:
 
 
 def bench_w1(t: Table, work: Path, a: argparse.Namespace) -> None:
-    """W1: drains (1 and N replicas) and the naive baseline, alternating for ``--rounds``
-    rounds (the baseline's commit latency drifts: its ratio is taken per round), live."""
+    """W1: drains (1 and N replicas), the naive baseline and the Node-RED peer, alternating
+    for ``--rounds`` rounds (commit latency drifts: ratios are taken per round), live."""
     w = W1(a.w1_messages, base_ms=int(time.time() * 1000) - 3_600_000)
     args = ("--messages", str(w.messages), "--base-ms", str(w.base_ms))
     one = harness.drain(work, "w1", w.total, 1, a.publishers, args, INGEST)
     t.add("W1 drain, 1 replica", _run_line(one, 15) + "; " + _check(one, w.messages, w.garbage))
-    ratios, rates, naives = [], [], []
+    ratios, rates, naives, peers = [], [], [], []
     for _ in range(a.rounds):
         many = harness.drain(work, "w1", w.total, a.replicas, a.publishers, args, INGEST)
         t.add(f"W1 drain, {a.replicas} replicas", _run_line(many, 15) + "; "
               + _check(many, w.messages, w.garbage))
+        if not a.skip_nodered:
+            peer = nodered_peer.nodered_drain(work, w, *args)
+            t.add("W1 Node-RED 4 peer (mqtt in -> function pg pool INSERT)",
+                  nodered_peer.describe(peer))
+            peers.append(many.rate / peer.rate)
         if a.skip_naive:
             continue
         naive = w.messages / naive_drain(work, w, *args)
@@ -81,6 +87,9 @@ def bench_w1(t: Table, work: Path, a: argparse.Namespace) -> None:
         t.add("W1 ratio ours / naive, per round (bar >= 10x)",
               ", ".join(f"{r:.1f}x" for r in ratios) + f"; median {statistics.median(ratios):.1f}x"
               f" ({statistics.median(rates):,.0f} vs {statistics.median(naives):,.0f} msg/s)")
+    if peers:
+        t.add("W1 ratio ours / Node-RED, per round",
+              ", ".join(f"{r:.2f}x" for r in peers) + f"; median {statistics.median(peers):.2f}x")
     live, pub = harness.live(work, "w1", w.total, a.replicas, a.publishers, args, INGEST)
     t.add(f"W1 live, {a.replicas} replicas, {a.publishers} publishers",
           _run_line(live, 15) + f" (publishers sent {pub:,.0f} msg/s)")
@@ -132,6 +141,8 @@ def main() -> None:
     p.add_argument("--latency-seconds", type=float, default=20)
     p.add_argument("--rounds", type=int, default=3, help="W1 ours/naive rounds")
     p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--skip-nodered", action="store_true",
+                   help="leave out the Node-RED peer (installed with npm on first use)")
     p.add_argument("--skip-api", action="store_true")
     p.add_argument("--only", choices=["w1", "w2", "api", "decoders"], default=None)
     a = p.parse_args()
