@@ -18,11 +18,13 @@ class AckSequencer:
         self._issued = 0
         self._waiting: dict[int, tuple[int, int]] = {}  # index -> (mid, qos), committed
         self.closed = False
+        self.held_bytes = 0  # payload bytes received and not yet committed
 
-    def register(self) -> int:
-        """Number the next received message."""
+    def register(self, size: int = 0) -> int:
+        """Number the next received message (``size``: its payload bytes)."""
         index = self._issued
         self._issued += 1
+        self.held_bytes += size
         return index
 
     @property
@@ -30,8 +32,10 @@ class AckSequencer:
         """Received and not yet acknowledged."""
         return self._issued - self._next_index
 
-    def done(self, index: int, mid: int, qos: int) -> None:
-        """Message ``index`` is committed; send every ack that is now in order."""
+    def done(self, index: int, mid: int, qos: int, size: int = 0) -> None:
+        """Message ``index`` (``size`` payload bytes) is committed; send every ack that is
+        now in order."""
+        self.held_bytes -= size
         if self.closed:
             return
         self._waiting[index] = (mid, qos)

@@ -121,6 +121,7 @@ async def run_gateway(settings: Settings) -> None:
         now_ms = int(time.time() * 1000)
         since = max(pipeline.last_commit_ms, int(started * 1000))
         return {"broker_connected": source.connected.is_set(), "in_flight": pipeline.pending,
+                "in_flight_bytes": source.held_bytes,
                 "uptime_s": round(time.time() - started, 1), "storage": layout.name,
                 "last_commit_ms": pipeline.last_commit_ms,
                 "stalled_s": (now_ms - since) / 1000 if pipeline.pending else 0}

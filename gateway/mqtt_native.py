@@ -42,14 +42,15 @@ class NativeMqttSource(Source):
         acks = self._acks = AckSequencer(lambda mid, qos: self._ack(wire_box[0], mid, qos))
         received = self.metrics.received
         deliver = self.deliver
-        # QoS 0 is outside the broker's window: stop reading if it floods us
-        limit = 2 * s.inflight
+        # QoS 0 is outside the broker's window, and the window counts messages, not bytes:
+        # stop reading past twice the window or past the byte budget
+        limit, budget = 2 * s.inflight, s.inflight_mb * 1_000_000
 
         def on_publish(topic: str, qos: int, mid: int, payload: bytes) -> None:
             received.inc()
             deliver(Inbound(topic, payload, int(time.time() * 1000), mid, qos,
-                            acks.register(), acks))
-            if acks.outstanding > limit:
+                            acks.register(len(payload)), acks))
+            if acks.outstanding > limit or acks.held_bytes > budget:
                 wire_box[0].pause()
 
         transport, wire = await asyncio.wait_for(loop.create_connection(
@@ -90,5 +91,7 @@ class NativeMqttSource(Source):
     def _ack(self, wire: Wire, mid: int, qos: int) -> None:
         if qos:
             wire.send(mc.puback_packet(mid))
-        if wire.paused and self._acks and self._acks.outstanding <= self.settings.inflight:
+        acks = self._acks
+        if wire.paused and acks and acks.outstanding <= self.settings.inflight \
+                and acks.held_bytes <= self.settings.inflight_mb * 1_000_000:
             wire.resume()

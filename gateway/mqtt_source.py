@@ -45,7 +45,7 @@ class Inbound:
 
     def ack(self) -> None:
         """Mark committed; the PUBACK leaves once every earlier message is committed too."""
-        self.acks.done(self.index, self.mid, self.qos)
+        self.acks.done(self.index, self.mid, self.qos, len(self.payload))
 
 
 def topic_filters(settings: Settings) -> list[str]:
@@ -101,6 +101,11 @@ class Source:
         """Messages received on the current connection and not yet acknowledged."""
         return self._acks.outstanding if self._acks else 0
 
+    @property
+    def held_bytes(self) -> int:
+        """Payload bytes received on the current connection and not yet committed."""
+        return self._acks.held_bytes if self._acks else 0
+
     async def run(self) -> None:
         """Connect, subscribe, receive; reconnect with backoff forever."""
         delay = 0.5
@@ -141,4 +146,4 @@ class MqttSource(Source):
                 payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
                 self.metrics.received.inc()
                 self.deliver(Inbound(m.topic.value, payload, int(time.time() * 1000), m.mid,
-                                     m.qos, acks.register(), acks))
+                                     m.qos, acks.register(len(payload)), acks))

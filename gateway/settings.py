@@ -29,8 +29,9 @@ class Settings:
     client_id: str = ""
     shared_group: str = ""
     mqtt_client: str = "native"
-    inflight: int = 1000
-    batch_max_messages: int = 500
+    inflight: int = 4000
+    inflight_mb: int = 64
+    batch_max_messages: int = 2000
     batch_max_wait_ms: int = 50
     writers: int = 2
     log_level: str = "INFO"
@@ -145,7 +146,8 @@ def validate(s: Settings) -> None:
         raise bad("mqtt_client", f"{s.mqtt_client!r} is not native or aiomqtt")
     if s.shared_group and any(c in s.shared_group for c in "/+#"):
         raise bad("shared_group", f"{s.shared_group!r} may not contain / + #")
-    for key, lo, hi in (("inflight", 1, 65535), ("batch_max_messages", 1, 100_000),
+    for key, lo, hi in (("inflight", 1, 65535), ("inflight_mb", 2, 65_536),
+                        ("batch_max_messages", 1, 100_000),
                         ("batch_max_wait_ms", 0, 60_000), ("writers", 1, 16)):
         value = getattr(s, key)
         if not lo <= value <= hi:

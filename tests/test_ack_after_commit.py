@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -56,6 +58,25 @@ def test_unacked_messages_survive_a_kill_while_the_database_is_blocked(
         gw.stop()
 
 
+@contextmanager
+def publishing_while_locked(broker: Broker, db_url: str, table: str,
+                            client_id: str) -> Iterator[mqtt.Client]:
+    """A connected publisher while ``table`` is locked, so the gateway can commit nothing;
+    the lock is released on exit."""
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    blocker = psycopg.connect(db_url)
+    try:
+        blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield pub
+    finally:
+        blocker.rollback()
+        blocker.close()
+        pub.loop_stop()
+        pub.disconnect()
+
+
 def test_qos0_flood_is_bounded_by_reading_less(broker: Broker, db_url: str,
                                                 tmp_path: Path) -> None:
     # QoS 0 is outside the broker's window: the gateway stops reading its socket instead
@@ -65,24 +86,37 @@ def test_qos0_flood_is_bounded_by_reading_less(broker: Broker, db_url: str,
     start = date.today() - timedelta(days=2)
     truth = FleetTruth()
     messages = list(fleet_stream(make_fleet(3, 1, start, 6), start, 1, 6, 900, Faults(), truth))
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="qos0-flood")
-    pub.connect("127.0.0.1", broker.port)
-    pub.loop_start()
-    blocker = psycopg.connect(db_url)
-    try:
-        blocker.execute("LOCK TABLE ingest_log IN ACCESS EXCLUSIVE MODE")
+    with publishing_while_locked(broker, db_url, "ingest_log", "qos0-flood") as pub:
         for m in messages:
             pub.publish(m.topic, m.payload, qos=0).wait_for_publish(5)
         time.sleep(2)
         held = gw.get("/health")["in_flight"]
         assert 0 < held < len(messages) // 2, held  # not everything read into memory
-    finally:
-        blocker.rollback()
-        blocker.close()
-        pub.loop_stop()
-        pub.disconnect()
     try:
         wait_until(lambda: query(db_url, "SELECT count(*) FROM ingest_log")[0][0]
                    == len(messages), 60, "every QoS 0 message once reading resumed")
+    finally:
+        gw.stop()
+
+
+def test_large_payloads_are_bounded_by_bytes_held(broker: Broker, db_url: str,
+                                                  tmp_path: Path) -> None:
+    # the window counts messages; with big payloads the byte budget stops reading first
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-bytes", inflight_mb="2")
+    gw.start()
+    size, count = 400_000, 40
+    payloads = [bytes([k]) * size for k in range(count)]  # not MessagePack: dead letters
+    with publishing_while_locked(broker, db_url, "dead_letters", "big-payloads") as pub:
+        for p in payloads:
+            pub.publish("vehicles/WVWZZZ1JZ3W386752/telemetry", p, qos=1).wait_for_publish(5)
+        time.sleep(2)
+        health = gw.get("/health")
+        # 2 MB budget: five 400 kB messages, plus the one that crossed it and one read chunk
+        assert 0 < health["in_flight"] <= 7, health
+        assert health["in_flight_bytes"] <= 2_000_000 + 2 * size, health
+    try:
+        wait_until(lambda: query(db_url, "SELECT count(*) FROM dead_letters")[0][0] == count,
+                   60, "every large payload dead-lettered once reading resumed")
+        assert query(db_url, "SELECT min(size), max(size) FROM dead_letters")[0] == (size, size)
     finally:
         gw.stop()

@@ -79,7 +79,8 @@ def test_database_connections_terminated_mid_stream(broker: Broker, db_url: str,
 
 def test_broker_restart_resumes_the_persistent_session(broker: Broker, db_url: str,
                                                        tmp_path: Path) -> None:
-    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-brokerrestart")
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-brokerrestart",
+                 inflight="1000")
     gw.start()
     first = tmp_path / "truth1.json"
     # commits held back, so the broker surely still holds a backlog for the gateway
@@ -159,7 +160,7 @@ def test_database_stall_keeps_memory_bounded_and_drains_after(
     import psycopg
 
     stall_s = float(os.environ.get("STALL_SECONDS", "15"))
-    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-stall")
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-stall", inflight="1000")
     gw.start()
     assert gw.proc is not None
     warm = tmp_path / "warm.json"
