@@ -63,11 +63,12 @@ class Pipeline:
         self.pending = 0
         self.last_commit_ms = 0
         self.models = ModelLookup()
+        # read at scrape time: no lock taken per message
+        metrics.inflight.set_function(lambda: self.pending)
 
     def submit(self, msg: Inbound) -> None:
         """Called by the MQTT reader for every message."""
         self.pending += 1
-        self.metrics.inflight.set(self.pending)
         self.queue.put_nowait(msg)
 
     async def run(self) -> None:
@@ -132,7 +133,6 @@ class Pipeline:
             for m in batch:
                 m.ack()
             self.pending -= len(batch)
-            self.metrics.inflight.set(self.pending)
 
     def _account(self, envelopes: list[Envelope], result: WriteResult, seconds: float) -> None:
         m = self.metrics
