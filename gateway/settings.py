@@ -29,9 +29,9 @@ class Settings:
     client_id: str = ""
     shared_group: str = ""
     mqtt_client: str = "native"
-    inflight: int = 4000
+    inflight: int = 1000
     inflight_mb: int = 64
-    batch_max_messages: int = 2000
+    batch_max_messages: int = 500
     batch_max_wait_ms: int = 50
     writers: int = 2
     log_level: str = "INFO"
