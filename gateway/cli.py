@@ -24,7 +24,7 @@ _HELP = {
     "shared_group": "subscribe through $share/<group>/ so replicas split the load",
     "mqtt_client": "native (asyncio MQTT 5, fast) or aiomqtt (paho-mqtt underneath)",
     "inflight": "MQTT 5 Receive Maximum: unacknowledged messages the broker may send us",
-    "inflight_mb": "payload megabytes held unacknowledged before the native client stops"
+    "inflight_mb": "payload megabytes held uncommitted before the native client stops"
                    " reading",
     "batch_max_messages": "messages per database transaction at most",
     "batch_max_wait_ms": "how long a batch waits to fill",

@@ -44,7 +44,7 @@ class NativeMqttSource(Source):
         deliver = self.deliver
         # QoS 0 is outside the broker's window, and the window counts messages, not bytes:
         # stop reading past twice the window or past the byte budget
-        limit, budget = 2 * s.inflight, s.inflight_mb * 1_000_000
+        limit, budget = 2 * s.inflight, s.inflight_bytes
 
         def on_publish(topic: str, qos: int, mid: int, payload: bytes) -> None:
             received.inc()
@@ -93,5 +93,5 @@ class NativeMqttSource(Source):
             wire.send(mc.puback_packet(mid))
         acks = self._acks
         if wire.paused and acks and acks.outstanding <= self.settings.inflight \
-                and acks.held_bytes <= self.settings.inflight_mb * 1_000_000:
+                and acks.held_bytes <= self.settings.inflight_bytes:
             wire.resume()

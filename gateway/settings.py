@@ -53,6 +53,11 @@ class Settings:
     insecure_no_auth: bool = False
 
     @property
+    def inflight_bytes(self) -> int:
+        """``inflight_mb`` in bytes: the payload the native client holds before it pauses."""
+        return self.inflight_mb * 1_000_000
+
+    @property
     def effective_client_id(self) -> str:
         """The MQTT client id: configured, or stable per host so the session survives restarts."""
         return self.client_id or f"telematics-gateway-{socket.gethostname()}"[:64]
