@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -69,6 +70,15 @@ def broker_limit(work: Path, workload: str, total: int, *args: str) -> float:
         rig.close()
 
 
+def naive_table(conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[int, float]:
+    """(rows, seconds from first to last insert) of the ``naive`` table, which the naive
+    baseline and the Node-RED peer both fill."""
+    row = conn.execute("SELECT count(*), coalesce(extract(epoch FROM max(at) - min(at)), 0)"
+                       " FROM naive").fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1])
+
+
 def naive_drain(work: Path, w: W1, *args: str) -> float:
     """Seconds the naive baseline takes for W1's backlog, timed from its rows like ours."""
     rig = Rig(work, 0)
@@ -78,9 +88,8 @@ def naive_drain(work: Path, w: W1, *args: str) -> float:
         rig.publish("w1", 1, args)
         subprocess.run([*cmd, str(w.total)], check=True, timeout=1800, cwd=ROOT)
         with psycopg.connect(rig.db, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*), extract(epoch FROM max(at) - min(at))"
-                               " FROM naive").fetchone()
-        assert row is not None and row[0] == w.messages, f"naive stored {row}"
-        return float(row[1])
+            rows, seconds = naive_table(conn)
+        assert rows == w.messages, f"naive stored {rows}"
+        return seconds
     finally:
         rig.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.harness import Rig, peak_rss_mb, proc_cpu
+from benchmarks.limits import naive_table
 from benchmarks.workloads import W1
 from tests.services import ROOT, free_port, wait_until
 
@@ -72,8 +73,7 @@ class NodeRed:
             def stored() -> bool:
                 subprocess.run(["mosquitto_pub", "-p", str(self.rig.broker.port), "-q", "1",
                                 "-t", "vehicles/PROBE/telemetry/json", "-m", PROBE], check=True)
-                row = conn.execute("SELECT count(*) FROM naive").fetchone()
-                return row is not None and row[0] > 0
+                return naive_table(conn)[0] > 0
             wait_until(stored, 60, "Node-RED storing a probe", every=1)
             self.stop()
             conn.execute("TRUNCATE naive")
@@ -100,16 +100,14 @@ def nodered_drain(work: Path, w: W1, *args: str) -> PeerRun:
         cpu0 = proc_cpu(peer.proc.pid)
         with psycopg.connect(rig.db, autocommit=True) as conn:
             def done() -> bool:
-                row = conn.execute("SELECT count(*) FROM naive").fetchone()
-                return row is not None and row[0] >= w.messages
+                return naive_table(conn)[0] >= w.messages
             wait_until(done, 1800, f"Node-RED storing {w.messages} messages", every=0.2)
             cpu = proc_cpu(peer.proc.pid) - cpu0
             rss = peak_rss_mb(peer.proc.pid)
             time.sleep(1)  # anything beyond the workload (a duplicate) would show now
-            row = conn.execute("SELECT count(*), extract(epoch FROM max(at) - min(at))"
-                               " FROM naive").fetchone()
-        assert row is not None and row[0] == w.messages, f"Node-RED stored {row}"
-        return PeerRun(w.messages / float(row[1]), cpu / w.messages * 1e6, rss)
+            rows, seconds = naive_table(conn)
+        assert rows == w.messages, f"Node-RED stored {rows}"
+        return PeerRun(w.messages / seconds, cpu / w.messages * 1e6, rss)
     finally:
         peer.stop()
         rig.close()
