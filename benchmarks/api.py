@@ -22,9 +22,9 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
+from gateway.schema import migrate
 from tests.services import Broker, Gateway, create_database, drop_database, query, wait_until
 from timeseries.db import connect
-from timeseries.schema import migrate
 
 TOKEN = "bench-read-token"  # noqa: S105 - a throw-away token for a local benchmark
 GENERATE = [

@@ -16,12 +16,12 @@ from benchmarks.harness import Rig
 from benchmarks.workloads import W1, W2
 from decoders.catalog import load_catalog
 from decoders.registry import decode_message
+from gateway.schema import migrate
 from tests.services import ROOT, create_database, drop_database
 from timeseries.copybuf import samples_copy_data
 from timeseries.db import connect
 from timeseries.partitions import PartitionKeeper, weeks_for
 from timeseries.rows import assemble
-from timeseries.schema import migrate
 
 
 def copy_limit(w: W2) -> tuple[int, float]:

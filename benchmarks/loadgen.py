@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from benchmarks.workloads import W1, W2, Message, live_w2
-from gateway import mqtt_codec as mc
+from gateway.mqtt import codec as mc
 
 WINDOW = 500  # QoS 1 publishes awaiting their PUBACK
 

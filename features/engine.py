@@ -13,10 +13,10 @@ import psycopg
 
 from features import feed, profile_store
 from features.queries import service_position
+from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
 from features.service import to_json
-from timeseries.rollups import local_day, recompute_days, recompute_region
-from timeseries.trips import TripRules
+from features.trips import TripRules
 
 log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000

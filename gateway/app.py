@@ -15,18 +15,19 @@ from psycopg_pool import AsyncConnectionPool
 
 from features import profile_store, registry
 from features.engine import Deriver, DeriveSettings
-from gateway.auth import load_tokens
-from gateway.http_app import build_app
+from features.trips import TripRules
+from gateway.http.app import build_app
+from gateway.http.auth import load_tokens
+from gateway.http.webhooks import Deliverer
 from gateway.metrics import Metrics
-from gateway.mqtt_native import NativeMqttSource
-from gateway.mqtt_source import MqttSource
+from gateway.mqtt.aiomqtt_source import AiomqttSource
+from gateway.mqtt.native import NativeMqttSource
 from gateway.pipeline import Pipeline
+from gateway.schema import migrate
 from gateway.settings import Settings, SettingsError
-from gateway.webhooks import Deliverer
 from timeseries.db import connect, ensure_database
 from timeseries.partitions import ensure_partitions_around_now
-from timeseries.schema import Layout, migrate
-from timeseries.trips import TripRules
+from timeseries.schema import Layout
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ async def run_gateway(settings: Settings) -> None:
     log.info("storage layout: %s", layout.name)
     metrics = Metrics()
     pipeline = Pipeline(settings, metrics, layout)
-    source_type = NativeMqttSource if settings.mqtt_client == "native" else MqttSource
+    source_type = NativeMqttSource if settings.mqtt_client == "native" else AiomqttSource
     source = source_type(settings, metrics, pipeline.submit)
     started = time.time()
 

@@ -12,8 +12,8 @@ from typing import Any
 from features.registry import RegistryError
 from gateway import __version__, logs
 from gateway.app import run_gateway, run_import, run_migrations
-from gateway.auth import AuthConfigError
-from gateway.ops import run_ops
+from gateway.http.auth import AuthConfigError
+from gateway.ops.commands import run_ops
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
 
 _HELP = {

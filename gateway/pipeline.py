@@ -17,7 +17,7 @@ import psycopg
 from decoders.errors import Rejected
 from decoders.registry import decode_message, decoder_name_for, needs_model
 from gateway.metrics import Metrics
-from gateway.mqtt_source import Inbound
+from gateway.mqtt.base import Inbound
 from gateway.settings import Settings
 from timeseries.batch import Envelope, WriteResult
 from timeseries.db import connect

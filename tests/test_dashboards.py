@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from gateway.metrics import Metrics
+from gateway.schema import migrate
 from tests.services import ROOT
 from timeseries.db import connect
-from timeseries.schema import migrate
 
 pytestmark = pytest.mark.live
 BOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from features.registry import add_service_record
+from gateway.schema import migrate
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
@@ -18,7 +19,6 @@ from tests.direct_ingest import deriver_for, ingest, register_fleet
 from tests.services import create_database, drop_database
 from tests.truth_oracle import expected_segment_changes, expected_service_events
 from timeseries.db import connect
-from timeseries.schema import migrate
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live

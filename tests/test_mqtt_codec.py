@@ -11,9 +11,9 @@ import struct
 
 import pytest
 
-from gateway import mqtt_codec as mc
-from gateway.mqtt_source import MqttError
-from gateway.mqtt_wire import Wire
+from gateway.mqtt import codec as mc
+from gateway.mqtt.errors import MqttError
+from gateway.mqtt.wire import Wire
 
 
 @pytest.mark.parametrize("n", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.pcap import publishes
+from gateway.ops.pcap import publishes
 from tests.fleet_check import assert_matches_truth, load_truth, run_simulator
 from tests.services import ROOT, Broker, create_database, drop_database, query
 

@@ -20,11 +20,11 @@ import pytest
 
 from decoders.catalog import load_catalog
 from features.profile import vehicle_profile
+from features.rollups import recompute_days, recompute_region
+from features.trips import TripRules
+from gateway.schema import migrate
 from tests.services import ROOT, free_port, wait_until
 from timeseries import reader
-from timeseries.rollups import recompute_days, recompute_region
-from timeseries.schema import migrate
-from timeseries.trips import TripRules
 
 pytestmark = pytest.mark.live
 SERVER = ROOT / "tests" / "timescale"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from timeseries.trips import IGN_OFF, IGN_ON, IGN_START, Samples, TripRules, energy_events, segment
+from features.trips import IGN_OFF, IGN_ON, IGN_START, Samples, TripRules, energy_events, segment
 
 NAN = float("nan")
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from features.feed import emit
-from gateway.webhooks import SIGNATURE_HEADER, verify
+from gateway.http.webhooks import SIGNATURE_HEADER, verify
 from tests.services import Broker, Gateway, free_port
 from timeseries.db import connect
 

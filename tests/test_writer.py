@@ -12,10 +12,10 @@ import pytest
 
 from decoders.errors import Rejected
 from decoders.registry import decode_message
+from gateway.schema import migrate
 from timeseries.batch import Envelope
 from timeseries.db import connect
 from timeseries.errors import PermanentStorageError, TransientStorageError, classify
-from timeseries.schema import migrate
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live

@@ -1,9 +1,15 @@
-"""Schema and migrations. TimescaleDB hypertables when the extension is available, plain
-PostgreSQL declarative partitioning (weekly ranges created ahead of the data) otherwise."""
+"""The time-series tables and the migration runner. TimescaleDB hypertables when the
+extension is available, plain PostgreSQL declarative partitioning (weekly ranges created
+ahead of the data) otherwise.
+
+This module owns the DDL of the tables the writer fills (vehicles, samples, cockpit events,
+the ingest log, dead letters, dirty hours); ``features.schema`` and ``gateway.http.schema``
+own theirs, and ``gateway.schema`` lists every version in order."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -101,7 +107,9 @@ def _timescale_ddl() -> list[str]:
     return out
 
 
-def _derived_ddl() -> list[str]:
+def registry_ddl(layout: Layout) -> list[str]:
+    """The registry columns of vehicles (decoding needs the model) and the queue of hours
+    the writer marks for derivations to look at again."""
     return [
         """ALTER TABLE vehicles
             ADD COLUMN IF NOT EXISTS registered boolean NOT NULL DEFAULT false,
@@ -111,128 +119,53 @@ def _derived_ddl() -> list[str]:
             ADD COLUMN IF NOT EXISTS delivered_on date,
             ADD COLUMN IF NOT EXISTS owner_id text,
             ADD COLUMN IF NOT EXISTS dealer_id text,
-            ADD COLUMN IF NOT EXISTS registry_updated_at timestamptz,
-            ADD COLUMN IF NOT EXISTS activity text,
-            ADD COLUMN IF NOT EXISTS service_status text""",
+            ADD COLUMN IF NOT EXISTS registry_updated_at timestamptz""",
         # hours (ms // 3,600,000) with new data that derivations have not looked at yet
         """CREATE TABLE IF NOT EXISTS dirty_hours (
             vehicle_id int NOT NULL, hour bigint NOT NULL,
             touched_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (vehicle_id, hour))""",
         "CREATE INDEX IF NOT EXISTS vehicles_dealer ON vehicles (dealer_id, id)",
-        """CREATE TABLE IF NOT EXISTS trips (
-            vehicle_id int NOT NULL,
-            start_ts timestamptz NOT NULL,
-            end_ts timestamptz NOT NULL,
-            local_day date NOT NULL,
-            start_local_hour smallint NOT NULL,
-            km double precision NOT NULL,
-            km_source text NOT NULL,
-            start_odometer double precision,
-            end_odometer double precision,
-            drive_s double precision NOT NULL,
-            max_speed double precision NOT NULL,
-            above_90_s double precision NOT NULL,
-            night_s double precision NOT NULL,
-            harsh_brakes int NOT NULL,
-            harsh_accels int NOT NULL,
-            fuel_used_pct double precision NOT NULL,
-            energy_used_pct double precision NOT NULL,
-            excluded_deltas int NOT NULL,
-            PRIMARY KEY (vehicle_id, start_ts))""",
-        "CREATE INDEX IF NOT EXISTS trips_day ON trips (vehicle_id, local_day)",
-        """CREATE TABLE IF NOT EXISTS energy_events (
-            vehicle_id int NOT NULL, ts timestamptz NOT NULL, kind text NOT NULL,
-            local_day date NOT NULL, PRIMARY KEY (vehicle_id, ts, kind))""",
-        """CREATE TABLE IF NOT EXISTS daily_usage (
-            vehicle_id int NOT NULL,
-            day date NOT NULL,
-            km double precision NOT NULL,
-            drive_s double precision NOT NULL,
-            trips int NOT NULL,
-            max_speed double precision NOT NULL,
-            above_90_s double precision NOT NULL,
-            night_s double precision NOT NULL,
-            harsh_brakes int NOT NULL,
-            harsh_accels int NOT NULL,
-            fuel_used_pct double precision NOT NULL,
-            energy_used_pct double precision NOT NULL,
-            refuels int NOT NULL,
-            charges int NOT NULL,
-            commute_trips int NOT NULL,
-            cockpit jsonb NOT NULL DEFAULT '{}',
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (vehicle_id, day))""",
-        """CREATE TABLE IF NOT EXISTS segment_days (
-            vehicle_id int NOT NULL, day date NOT NULL, activity text NOT NULL,
-            PRIMARY KEY (vehicle_id, day))""",
-        """CREATE TABLE IF NOT EXISTS service_records (
-            id bigserial PRIMARY KEY,
-            vehicle_id int NOT NULL REFERENCES vehicles (id),
-            done_on date NOT NULL,
-            odometer_km double precision NOT NULL,
-            items text[] NOT NULL,
-            dealer_id text,
-            note text,
-            created_at timestamptz NOT NULL DEFAULT now(),
-            UNIQUE (vehicle_id, done_on, odometer_km))""",
-        """CREATE TABLE IF NOT EXISTS feed_events (
-            id bigserial PRIMARY KEY,
-            key text NOT NULL UNIQUE,
-            type text NOT NULL,
-            vehicle_id int NOT NULL,
-            occurred_at timestamptz NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-            payload jsonb NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS feed_events_type ON feed_events (type, id)",
     ]
 
 
-def _api_ddl() -> list[str]:
+def dead_letter_retry_ddl(layout: Layout) -> list[str]:
+    """What a retry of a dead letter concluded."""
     return [
         """ALTER TABLE dead_letters
             ADD COLUMN IF NOT EXISTS retried_at timestamptz,
             ADD COLUMN IF NOT EXISTS retry_outcome text,
             ADD COLUMN IF NOT EXISTS retry_detail text""",
-        """CREATE TABLE IF NOT EXISTS webhooks (
-            id serial PRIMARY KEY,
-            url text NOT NULL,
-            secret text NOT NULL,
-            event_types text[] NOT NULL,
-            cursor bigint NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now())""",
-        """CREATE TABLE IF NOT EXISTS webhook_deliveries (
-            id bigserial PRIMARY KEY,
-            webhook_id int NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-            event_id bigint NOT NULL,
-            attempt int NOT NULL,
-            status int,
-            error text,
-            ok boolean NOT NULL,
-            at timestamptz NOT NULL DEFAULT now())""",
-        "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)",
     ]
 
 
-def _serving_ddl() -> list[str]:
-    return [
-        # profiles as served: refreshed after derivation and when the date changes
-        """CREATE TABLE IF NOT EXISTS profile_snapshots (
-            window_days smallint NOT NULL, vehicle_id int NOT NULL, as_of date NOT NULL,
-            body text NOT NULL, computed_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (window_days, vehicle_id))""",
-        """CREATE TABLE IF NOT EXISTS profile_dirty (
-            vehicle_id int PRIMARY KEY,
-            marked_at timestamptz NOT NULL DEFAULT clock_timestamp())""",
-        # every batch updates its vehicles' latest state: room on the page keeps those
-        # updates HOT (no index entries written)
-        "ALTER TABLE vehicles SET (fillfactor = 70)",
-    ]
+def vehicles_hot_ddl(layout: Layout) -> list[str]:
+    """Every batch updates its vehicles' latest state: room on the page keeps those updates
+    HOT (no index entries written)."""
+    return ["ALTER TABLE vehicles SET (fillfactor = 70)"]
 
 
-MIGRATIONS: list[tuple[int, str]] = [(1, "base tables"), (2, "registry and derived tables"),
-                                     (3, "api: webhooks, dead-letter retries"),
-                                     (4, "profile snapshots; HOT updates of vehicles")]
+DDL = Callable[[Layout], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: its number, its name, and the DDL of each package it touches
+    (each package owns the DDL of its own tables)."""
+
+    version: int
+    name: str
+    parts: tuple[DDL, ...]
+
+    def statements(self, layout: Layout) -> list[str]:
+        """Every statement of this version, in order."""
+        return [stmt for part in self.parts for stmt in part(layout)]
+
+
+def base_migration(layout: Layout) -> list[str]:
+    """Version 1: the time-series tables and their partitioning."""
+    return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale
+                                          else [CREATE_WEEK_FUNCTION])
 
 
 async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
@@ -257,14 +190,14 @@ async def _has_table(conn: psycopg.AsyncConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-async def _up_to_date(conn: psycopg.AsyncConnection) -> bool:
+async def _up_to_date(conn: psycopg.AsyncConnection, migrations: Sequence[Migration]) -> bool:
     """Nothing to do: every migration applied and every catalog column present. Checked
     without DDL, so a gateway role with data rights only can start."""
     if not await _has_table(conn, "schema_migrations"):
         return False
     cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
     row = await cur.fetchone()
-    if not row or row[0] < MIGRATIONS[-1][0]:
+    if not row or row[0] < migrations[-1].version:
         return False
     cur = await conn.execute("SELECT column_name FROM information_schema.columns"
                              " WHERE table_name = 'samples'")
@@ -278,12 +211,13 @@ async def _up_to_date(conn: psycopg.AsyncConnection) -> bool:
     return bool(row and row[0])
 
 
-async def migrate(conn: psycopg.AsyncConnection) -> Layout:
-    """Create or upgrade the schema; idempotent and safe to run from several replicas."""
+async def apply(conn: psycopg.AsyncConnection, migrations: Sequence[Migration]) -> Layout:
+    """Create or upgrade the schema to the last of ``migrations`` (ordered by version);
+    idempotent and safe to run from several replicas."""
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         layout = await detect_layout(conn)
-        if await _up_to_date(conn):
+        if await _up_to_date(conn, migrations):
             if not layout.timescale:
                 await ensure_partitions_around_now(conn)
             return layout
@@ -304,15 +238,15 @@ async def migrate(conn: psycopg.AsyncConnection) -> Layout:
             )
             cur = await conn.execute("SELECT version FROM schema_migrations")
             done = {r[0] for r in await cur.fetchall()}
-            for version, name in MIGRATIONS:
-                if version in done:
+            for m in migrations:
+                if m.version in done:
                     continue
-                for stmt in _migration(version, layout):
+                for stmt in m.statements(layout):
                     await conn.execute(stmt.encode())
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
-                )
-                log.info("applied migration %s (%s) on %s", version, name, layout.name)
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (m.version, m.name))
+                log.info("applied migration %s (%s) on %s", m.version, m.name, layout.name)
             await _sync_signal_columns(conn)
             if not layout.timescale:
                 await conn.execute(CREATE_WEEK_FUNCTION.encode())  # CREATE OR REPLACE
@@ -321,19 +255,6 @@ async def migrate(conn: psycopg.AsyncConnection) -> Layout:
         return layout
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-
-
-def _migration(version: int, layout: Layout) -> list[str]:
-    if version == 1:
-        return _base_ddl(layout.timescale) + (_timescale_ddl() if layout.timescale
-                                              else [CREATE_WEEK_FUNCTION])
-    if version == 2:
-        return _derived_ddl()
-    if version == 3:
-        return _api_ddl()
-    if version == 4:
-        return _serving_ddl()
-    raise ValueError(f"unknown migration {version}")
 
 
 async def _sync_signal_columns(conn: psycopg.AsyncConnection) -> None:

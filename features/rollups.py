@@ -17,7 +17,7 @@ import numpy as np
 import psycopg
 
 from decoders.catalog import load_catalog
-from timeseries.trips import Samples, Trip, TripRules, energy_events, night_seconds, segment
+from features.trips import Samples, Trip, TripRules, energy_events, night_seconds, segment
 
 DAY_MS = 86_400_000
 _COLUMNS = ("speed_kmh", "odometer_km", "ignition", "latitude", "longitude", "accel_long_ms2",

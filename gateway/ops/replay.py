@@ -9,13 +9,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from gateway.capture import Record, read
-from gateway.pcap import is_pcap, publishes
+from gateway.mqtt.publisher import Outgoing, publish_all
+from gateway.ops.capture import Record, read
+from gateway.ops.pcap import is_pcap, publishes
 from gateway.pipeline import decode_batch
-from simulator.publish import Publisher
-from simulator.stream import Outgoing
+from gateway.schema import migrate
+from gateway.settings import Settings
 from timeseries.db import connect
-from timeseries.schema import migrate
 from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
 
@@ -62,22 +62,12 @@ class Progress:
             print(f"replay: {line}", file=sys.stderr, flush=True)
 
 
-def to_broker(records: list[Record], mqtt_url: str, speed: float | None) -> int:
-    """Publish with QoS 1; ``speed`` None = as fast as possible."""
+async def to_broker(records: list[Record], settings: Settings, speed: float | None) -> int:
+    """Publish with QoS 1 to the broker of ``settings``; ``speed`` None = as fast as
+    possible."""
     progress = Progress(len(records))
-    pub = Publisher(mqtt_url)
-    try:
-        msgs = (Outgoing(r.received_ms, i, r.topic, r.payload) for i, r in enumerate(records))
-
-        def counted() -> Iterator[Outgoing]:
-            for m in msgs:
-                yield m
-                progress.step()
-
-        pub.publish(counted(), speed or 0.0)
-    finally:
-        pub.close()
-    return len(records)
+    return await publish_all(settings, (Outgoing(r.received_ms, r.topic, r.payload)
+                                        for r in records), speed or 0.0, progress.step)
 
 
 async def direct(records: list[Record], db_url: str, batch: int = 500,

@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.http_common import HEALTH, METRICS, POOL, ok
+from gateway.http.common import HEALTH, METRICS, POOL, ok
 
 
 async def page(_: web.Request) -> web.Response:
     """The page; it polls /status.json and, for a VIN, the signals API."""
-    html = (resources.files("gateway") / "status_page.html").read_text("utf-8")
+    html = (resources.files("gateway.http") / "status_page.html").read_text("utf-8")
     return web.Response(text=html, content_type="text/html")
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.http_errors import problem
+from gateway.http.errors import problem
 
 
 def parse_time(name: str, raw: str) -> int:

@@ -10,7 +10,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from decoders.sanity import vin_problem
-from gateway.http_errors import problem
+from gateway.http.errors import problem
 from gateway.metrics import Metrics
 from timeseries import reader
 from timeseries.schema import Layout

@@ -1,34 +1,22 @@
-"""MQTT in: a persistent QoS 1 session with manual acknowledgements.
-
-Two clients serve it: the native asyncio one (``gateway/mqtt_native.py``, the default, for
-speed) and aiomqtt (``--mqtt-client aiomqtt``). aiomqtt does not expose paho-mqtt 2's manual
-acks, so we switch them on through the paho client aiomqtt wraps (``Client._client``); this
-module is the only place that touches it. The broker never has more than ``inflight``
-unacknowledged messages out to us (MQTT 5 Receive Maximum), which is what bounds the
-gateway's memory: no ack, no more messages.
-"""
+"""What both MQTT clients share: the received message, the reconnect loop, TLS and the
+topic filters. Neither client imports the other; each implements ``Source._session``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from decoders.registry import CONTRACT_TOPIC, SUBSCRIPTIONS, announcement
-from gateway.acks import AckSequencer
+from decoders.registry import SUBSCRIPTIONS
 from gateway.metrics import Metrics
+from gateway.mqtt.acks import AckSequencer
+from gateway.mqtt.errors import MqttError
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400
-MqttError = aiomqtt.MqttError
 
 
 @dataclass(slots=True)
@@ -60,28 +48,6 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     if settings.mqtt_cert_file:
         ctx.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
     return ctx
-
-
-def make_client(settings: Settings, persistent: bool = True) -> aiomqtt.Client:
-    """An aiomqtt client on a persistent MQTT 5 session, with acks left to us; with
-    ``persistent=False`` a plain auto-acking client without session (capture)."""
-    host, port, user, password, tls = settings.mqtt_parts
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
-    props.ReceiveMaximum = settings.inflight
-    client = aiomqtt.Client(
-        host, port, identifier=settings.effective_client_id,
-        protocol=aiomqtt.ProtocolVersion.V5, clean_start=not persistent, properties=props,
-        username=user, password=password, tls_context=tls_context(settings) if tls else None,
-        keepalive=30,
-    )
-    client._client.manual_ack_set(persistent)
-    return client
-
-
-def void(_: object) -> None:
-    """Discard a return value (paho's ack returns an error code that only says
-    'not connected', which the broker's redelivery already covers)."""
 
 
 class Source:
@@ -125,25 +91,3 @@ class Source:
 
     async def _session(self) -> None:
         raise NotImplementedError
-
-
-class MqttSource(Source):
-    """The aiomqtt source."""
-
-    async def _session(self) -> None:
-        client = make_client(self.settings)
-        async with client:
-            paho = client._client
-            acks = self._acks = AckSequencer(lambda mid, qos: void(paho.ack(mid, qos)))
-            for topic in topic_filters(self.settings):
-                await client.subscribe(topic, qos=1)
-            await client.publish(CONTRACT_TOPIC, announcement(), qos=0, retain=True)
-            self.metrics.reconnects.inc()
-            self.connected.set()
-            log.info("subscribed to %s as %s", topic_filters(self.settings),
-                     self.settings.effective_client_id)
-            async for m in client.messages:
-                payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-                self.metrics.received.inc()
-                self.deliver(Inbound(m.topic.value, payload, int(time.time() * 1000), m.mid,
-                                     m.qos, acks.register(len(payload)), acks))

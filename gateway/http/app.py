@@ -11,12 +11,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from gateway import api_service, api_usage, api_vehicles, status_page, webhooks
-from gateway.auth import INSECURE, TOKENS, ApiToken
-from gateway.http_common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
-from gateway.http_errors import problem_middleware
+from gateway.http import api_service, api_usage, api_vehicles, status_page, webhooks
+from gateway.http.auth import INSECURE, TOKENS, ApiToken
+from gateway.http.common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
+from gateway.http.errors import problem_middleware
+from gateway.http.openapi import docs_html, spec
 from gateway.metrics import Metrics
-from gateway.openapi import docs_html, spec
 from timeseries.schema import Layout
 
 log = logging.getLogger(__name__)

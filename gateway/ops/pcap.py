@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.capture import Record
-from gateway.mqtt_codec import CONNECT, PUBLISH, ProtocolError, parse_publish, read_varint
+from gateway.mqtt.codec import CONNECT, PUBLISH, ProtocolError, parse_publish, read_varint
+from gateway.ops.capture import Record
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e9), b"\xa1\xb2\x3c\x4d": (">", 1e9)}

@@ -9,10 +9,10 @@ from aiohttp import web
 from decoders.catalog import load_catalog
 from features import profile_store
 from features.profile import WINDOWS
-from gateway.auth import requires
-from gateway.http_common import POOL, check_vin, ok, vehicle_id
-from gateway.http_errors import problem
-from gateway.http_params import int_param, time_range
+from gateway.http.auth import requires
+from gateway.http.common import POOL, check_vin, ok, vehicle_id
+from gateway.http.errors import problem
+from gateway.http.params import int_param, time_range
 from timeseries import reader
 
 

@@ -7,11 +7,11 @@ from aiohttp import web
 from decoders.errors import REJECT_CODES
 from features import queries, registry
 from features.service import to_json
-from gateway.auth import requires
-from gateway.dead_letters import retry as dead_letters_retry
-from gateway.http_common import CAN_MODELS, DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
-from gateway.http_errors import problem
-from gateway.http_params import int_param
+from gateway.http.auth import requires
+from gateway.http.common import CAN_MODELS, DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
+from gateway.http.errors import problem
+from gateway.http.params import int_param
+from gateway.ops.dead_letters import retry as dead_letters_retry
 from timeseries import reader
 
 FEED_TYPES = ("service_due_soon", "service_overdue", "segment_changed")

@@ -8,11 +8,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from gateway import replay
 from gateway.app import run_migrations
-from gateway.capture import CaptureWriter, capture
-from gateway.dead_letters import retry_reason
-from gateway.mqtt_source import make_client
+from gateway.mqtt.aiomqtt_source import make_client
+from gateway.ops import replay
+from gateway.ops.capture import CaptureWriter, capture
+from gateway.ops.dead_letters import retry_reason
 from gateway.settings import Settings
 from timeseries.db import connect
 
@@ -36,8 +36,9 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         if args.direct:
             n = await replay.direct(records, settings.db_url, can_models=settings.can_models)
         else:
-            n = replay.to_broker(records, args.to_broker or settings.mqtt_url,
-                                 None if args.as_fast_as_possible else args.speed)
+            target = replace(settings, mqtt_url=args.to_broker) if args.to_broker else settings
+            n = await replay.to_broker(records, target,
+                                       None if args.as_fast_as_possible else args.speed)
         print(f"replayed {n} messages", file=sys.stderr)
         return 0
     layout = await run_migrations(settings)

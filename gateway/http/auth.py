@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.http_errors import problem
+from gateway.http.errors import problem
 
 SCOPES = ("read", "write", "admin")
 

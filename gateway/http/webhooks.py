@@ -23,10 +23,10 @@ import psycopg
 from aiohttp import web
 
 from features import queries
-from gateway.api_service import FEED_TYPES
-from gateway.auth import requires
-from gateway.http_common import POOL, json_body, ok
-from gateway.http_errors import problem
+from gateway.http.api_service import FEED_TYPES
+from gateway.http.auth import requires
+from gateway.http.common import POOL, json_body, ok
+from gateway.http.errors import problem
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from features import queries, registry
-from gateway.auth import requires
-from gateway.http_common import MAX_BODY, POOL, check_vin, json_body, ok
-from gateway.http_errors import problem
-from gateway.http_params import int_param
+from gateway.http.auth import requires
+from gateway.http.common import MAX_BODY, POOL, check_vin, json_body, ok
+from gateway.http.errors import problem
+from gateway.http.params import int_param
 
 SEGMENTS = ("active", "declining", "lapsing", "dormant")
 

@@ -14,17 +14,11 @@ import logging
 import time
 
 from decoders.registry import CONTRACT_TOPIC, announcement
-from gateway import mqtt_codec as mc
-from gateway.acks import AckSequencer
-from gateway.mqtt_source import (
-    SESSION_EXPIRY_S,
-    Inbound,
-    MqttError,
-    Source,
-    tls_context,
-    topic_filters,
-)
-from gateway.mqtt_wire import Wire
+from gateway.mqtt import codec as mc
+from gateway.mqtt.acks import AckSequencer
+from gateway.mqtt.base import SESSION_EXPIRY_S, Inbound, Source, tls_context, topic_filters
+from gateway.mqtt.errors import ConnectionRefused, SubscriptionRefused
+from gateway.mqtt.wire import Wire
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 30
@@ -75,8 +69,8 @@ class NativeMqttSource(Source):
         connack = await asyncio.wait_for(wire.connack, TIMEOUT_S)
         if connack.reason >= 0x80:
             why = connack.props.get(mc.PROP_REASON_STRING, "")
-            raise MqttError(f"broker refused the connection: {mc.reason_text(connack.reason)}"
-                            f" {why}".rstrip())
+            raise ConnectionRefused(
+                f"broker refused the connection: {mc.reason_text(connack.reason)} {why}".rstrip())
         keepalive = connack.props.get(mc.PROP_SERVER_KEEP_ALIVE, KEEPALIVE_S)
         filters = topic_filters(s)
         wire.send(mc.subscribe_packet(1, filters))
@@ -84,7 +78,7 @@ class NativeMqttSource(Source):
         refused = [f"{f}: {mc.reason_text(c)}" for f, c in zip(filters, codes, strict=False)
                    if c >= 0x80]
         if refused or len(codes) != len(filters):
-            raise MqttError(f"subscription refused: {'; '.join(refused) or codes}")
+            raise SubscriptionRefused(f"subscription refused: {'; '.join(refused) or codes}")
         wire.send(mc.publish_packet(CONTRACT_TOPIC, announcement(), 0, qos=0, retain=True))
         return keepalive if isinstance(keepalive, int) and keepalive > 0 else KEEPALIVE_S
 

@@ -8,8 +8,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from gateway import mqtt_codec as mc
-from gateway.mqtt_source import MqttError
+from gateway.mqtt import codec as mc
+from gateway.mqtt.errors import MqttError
 
 OnPublish = Callable[[str, int, int, bytes], None]  # topic, qos, packet id, payload
 

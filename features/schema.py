@@ -1,0 +1,93 @@
+"""The DDL of the tables derivations own: trips, daily usage, segments, the service book,
+the events feed and the served profile snapshots (run by ``gateway.schema``)."""
+
+from __future__ import annotations
+
+from timeseries.schema import Layout
+
+
+def derived_ddl(layout: Layout) -> list[str]:
+    """Trips, energy events, daily usage, segment days, the service book and the feed."""
+    return [
+        """ALTER TABLE vehicles
+            ADD COLUMN IF NOT EXISTS activity text,
+            ADD COLUMN IF NOT EXISTS service_status text""",
+        """CREATE TABLE IF NOT EXISTS trips (
+            vehicle_id int NOT NULL,
+            start_ts timestamptz NOT NULL,
+            end_ts timestamptz NOT NULL,
+            local_day date NOT NULL,
+            start_local_hour smallint NOT NULL,
+            km double precision NOT NULL,
+            km_source text NOT NULL,
+            start_odometer double precision,
+            end_odometer double precision,
+            drive_s double precision NOT NULL,
+            max_speed double precision NOT NULL,
+            above_90_s double precision NOT NULL,
+            night_s double precision NOT NULL,
+            harsh_brakes int NOT NULL,
+            harsh_accels int NOT NULL,
+            fuel_used_pct double precision NOT NULL,
+            energy_used_pct double precision NOT NULL,
+            excluded_deltas int NOT NULL,
+            PRIMARY KEY (vehicle_id, start_ts))""",
+        "CREATE INDEX IF NOT EXISTS trips_day ON trips (vehicle_id, local_day)",
+        """CREATE TABLE IF NOT EXISTS energy_events (
+            vehicle_id int NOT NULL, ts timestamptz NOT NULL, kind text NOT NULL,
+            local_day date NOT NULL, PRIMARY KEY (vehicle_id, ts, kind))""",
+        """CREATE TABLE IF NOT EXISTS daily_usage (
+            vehicle_id int NOT NULL,
+            day date NOT NULL,
+            km double precision NOT NULL,
+            drive_s double precision NOT NULL,
+            trips int NOT NULL,
+            max_speed double precision NOT NULL,
+            above_90_s double precision NOT NULL,
+            night_s double precision NOT NULL,
+            harsh_brakes int NOT NULL,
+            harsh_accels int NOT NULL,
+            fuel_used_pct double precision NOT NULL,
+            energy_used_pct double precision NOT NULL,
+            refuels int NOT NULL,
+            charges int NOT NULL,
+            commute_trips int NOT NULL,
+            cockpit jsonb NOT NULL DEFAULT '{}',
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (vehicle_id, day))""",
+        """CREATE TABLE IF NOT EXISTS segment_days (
+            vehicle_id int NOT NULL, day date NOT NULL, activity text NOT NULL,
+            PRIMARY KEY (vehicle_id, day))""",
+        """CREATE TABLE IF NOT EXISTS service_records (
+            id bigserial PRIMARY KEY,
+            vehicle_id int NOT NULL REFERENCES vehicles (id),
+            done_on date NOT NULL,
+            odometer_km double precision NOT NULL,
+            items text[] NOT NULL,
+            dealer_id text,
+            note text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (vehicle_id, done_on, odometer_km))""",
+        """CREATE TABLE IF NOT EXISTS feed_events (
+            id bigserial PRIMARY KEY,
+            key text NOT NULL UNIQUE,
+            type text NOT NULL,
+            vehicle_id int NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            payload jsonb NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS feed_events_type ON feed_events (type, id)",
+    ]
+
+
+def serving_ddl(layout: Layout) -> list[str]:
+    """Profiles as served: refreshed after derivation and when the date changes."""
+    return [
+        """CREATE TABLE IF NOT EXISTS profile_snapshots (
+            window_days smallint NOT NULL, vehicle_id int NOT NULL, as_of date NOT NULL,
+            body text NOT NULL, computed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (window_days, vehicle_id))""",
+        """CREATE TABLE IF NOT EXISTS profile_dirty (
+            vehicle_id int PRIMARY KEY,
+            marked_at timestamptz NOT NULL DEFAULT clock_timestamp())""",
+    ]

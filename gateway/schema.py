@@ -1,0 +1,29 @@
+"""Every schema version in order: each package contributes the DDL of its own tables."""
+
+from __future__ import annotations
+
+import psycopg
+
+from features.schema import derived_ddl, serving_ddl
+from gateway.http.schema import webhooks_ddl
+from timeseries.schema import (
+    Layout,
+    Migration,
+    apply,
+    base_migration,
+    dead_letter_retry_ddl,
+    registry_ddl,
+    vehicles_hot_ddl,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "base tables", (base_migration,)),
+    Migration(2, "registry and derived tables", (registry_ddl, derived_ddl)),
+    Migration(3, "api: webhooks, dead-letter retries", (dead_letter_retry_ddl, webhooks_ddl)),
+    Migration(4, "profile snapshots; HOT updates of vehicles", (serving_ddl, vehicles_hot_ddl)),
+)
+
+
+async def migrate(conn: psycopg.AsyncConnection) -> Layout:
+    """Create or upgrade the whole schema; idempotent and safe from several replicas."""
+    return await apply(conn, MIGRATIONS)
