@@ -23,7 +23,7 @@ import aiohttp
 import psycopg
 
 from gateway.schema import migrate
-from tests.services import Broker, Gateway, create_database, drop_database, query, wait_until
+from localservices import Broker, Gateway, create_database, drop_database, query, wait_until
 from timeseries.db import connect
 
 TOKEN = "bench-read-token"  # noqa: S105 - a throw-away token for a local benchmark

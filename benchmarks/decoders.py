@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from decoders.registry import decode_message, route
+from decoders.registry import decode_message, route, topic_vin
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
@@ -34,7 +34,7 @@ def bench(add: Callable[[str, str], None], vehicles: int = 8, days: int = 2) -> 
         values = 0
         started = time.perf_counter()
         for topic, payload in messages:
-            values += decode_message(topic, payload, now, models[topic.split("/")[1]]).value_count
+            values += decode_message(topic, payload, now, models[topic_vin(topic)]).value_count
         secs = time.perf_counter() - started
         each = values / len(messages)
         add(f"decoder {name}", f"{len(messages) / secs:,.0f} decodes/s, {values / secs:,.0f}"

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 
 from features.profile import vehicle_profile
 from gateway.schema import migrate
+from localservices import create_database, drop_database
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import derive_all, deriver_for, ingest, register_fleet
-from tests.services import create_database, drop_database
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 

@@ -15,11 +15,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from localservices import Broker, Gateway, create_database, drop_database, query, wait_until
 from simulator.fleet import make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
-from tests.services import Broker, Gateway, create_database, drop_database, query, wait_until
 
 
 def main() -> None:

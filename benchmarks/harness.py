@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.services import ROOT, Broker, Gateway, create_database, drop_database, wait_until
+from localservices import ROOT, Broker, Gateway, create_database, drop_database, wait_until
 
 
 def proc_cpu(pid: int) -> float:

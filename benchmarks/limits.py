@@ -15,9 +15,9 @@ import psycopg
 from benchmarks.harness import Rig
 from benchmarks.workloads import W1, W2
 from decoders.catalog import load_catalog
-from decoders.registry import decode_message
+from decoders.registry import decode_message, topic_vin
 from gateway.schema import migrate
-from tests.services import ROOT, create_database, drop_database
+from localservices import ROOT, create_database, drop_database
 from timeseries.copybuf import samples_copy_data
 from timeseries.db import connect
 from timeseries.partitions import PartitionKeeper, weeks_for
@@ -28,7 +28,7 @@ def copy_limit(w: W2) -> tuple[int, float]:
     """(rows, seconds) of one binary COPY of W2's rows into ``samples`` from a buffer built
     beforehand (decoding and encoding not timed), commit included."""
     now = int(time.time() * 1000)
-    parts = [(int(topic.split("/")[1][-8:]) + 1, decode_message(topic, payload, now))
+    parts = [(int(topic_vin(topic)[-8:]) + 1, decode_message(topic, payload, now))
              for topic, payload in w.slice(0, 1)]
     columns = load_catalog().columns
     rows = assemble(parts, {c: i for i, c in enumerate(columns)}, len(columns))

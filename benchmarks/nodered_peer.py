@@ -22,7 +22,7 @@ import psycopg
 from benchmarks.harness import Rig, peak_rss_mb, proc_cpu
 from benchmarks.limits import naive_table
 from benchmarks.workloads import W1
-from tests.services import ROOT, free_port, wait_until
+from localservices import ROOT, free_port, wait_until
 
 HERE = ROOT / "benchmarks" / "nodered"
 PROBE = '{"v": 1, "vin": "PROBE", "t0": 0, "signals": {}}'

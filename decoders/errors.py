@@ -23,6 +23,8 @@ RejectCode = Literal[
     "bad_event",
     "bad_frame",
     "storage",
+    "decoder_error",
+    "poison",
 ]
 
 REJECT_CODES: tuple[RejectCode, ...] = RejectCode.__args__  # type: ignore[attr-defined]
@@ -45,3 +47,14 @@ class Rejected(Exception):
     def __init__(self, code: RejectCode, detail: str) -> None:
         super().__init__(detail)
         self.rejection = Rejection(code, detail)
+
+
+class DecoderError(Rejected):
+    """A decoder raised something other than ``Rejected``: a bug in it or in a library it
+    calls. The message is kept as a dead letter (a bug report) and the batch goes on."""
+
+    def __init__(self, decoder: str, exc: BaseException) -> None:
+        super().__init__("decoder_error",
+                         f"{decoder}: {type(exc).__name__}: {str(exc)[:300]}")
+        self.decoder = decoder
+        self.exception = exc

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from decoders import can_v1, contract, json_v1, msgpack_v1, pb_v1
 from decoders.catalog import load_catalog
-from decoders.errors import Rejected
+from decoders.errors import DecoderError, Rejected
 from decoders.readings import DecodeContext, Readings
 from decoders.releases import releases
 from decoders.sanity import MAX_PAYLOAD_BYTES, vin_problem
@@ -68,6 +68,12 @@ def route(topic: str) -> tuple[str, DecoderEntry]:
     return parts[1], entry
 
 
+def topic_vin(topic: str) -> str:
+    """The VIN segment of ``vehicles/{vin}/...`` as sent (unchecked; "" if there is none)."""
+    parts = topic.split("/", 2)
+    return parts[1] if len(parts) == 3 and parts[0] + "/" == TOPIC_PREFIX else ""
+
+
 def needs_model(topic: str) -> bool:
     """Whether decoding a message of ``topic`` depends on the vehicle's model."""
     return topic.endswith("/can")
@@ -82,7 +88,9 @@ def decoder_name_for(topic: str) -> str:
 
 def decode_message(topic: str, payload: bytes, now_ms: int, model: str | None = None,
                    can_models: str = "") -> Readings:
-    """Size check, routing and decoding of one message. Raises Rejected for whole rejects.
+    """Size check, routing and decoding of one message. Raises Rejected for whole rejects;
+    whatever else a decoder raises (its bug, or a library's) leaves as ``DecoderError``, a
+    ``Rejected`` with code ``decoder_error`` naming the decoder and the exception.
     ``model``: the vehicle's registered model (the CAN decoder needs it)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Rejected(
@@ -90,4 +98,11 @@ def decode_message(topic: str, payload: bytes, now_ms: int, model: str | None = 
             f"payload {len(payload) / 1e6:.1f} MB over the {MAX_PAYLOAD_BYTES / 1e6:g} MB limit",
         )
     vin, entry = route(topic)
-    return entry.decode(payload, DecodeContext(topic, vin, now_ms, model, can_models))
+    try:
+        return entry.decode(payload, DecodeContext(topic, vin, now_ms, model, can_models))
+    except Rejected:
+        raise
+    except (MemoryError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise DecoderError(entry.name, exc) from exc

@@ -28,6 +28,7 @@ from gateway.settings import Settings, SettingsError
 from timeseries.db import connect, ensure_database
 from timeseries.partitions import ensure_partitions_around_now
 from timeseries.schema import Layout
+from timeseries.store import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ async def run_gateway(settings: Settings) -> None:
     layout = await run_migrations(settings)
     log.info("storage layout: %s", layout.name)
     metrics = Metrics()
-    pipeline = Pipeline(settings, metrics, layout)
+    pipeline = Pipeline(settings, metrics, lambda n: PostgresStore(
+        settings.db_url, layout, f"gateway-writer-{n}"))
     source_type = NativeMqttSource if settings.mqtt_client == "native" else AiomqttSource
     source = source_type(settings, metrics, pipeline.submit)
     started = time.time()

@@ -29,6 +29,8 @@ _HELP = {
     "batch_max_messages": "messages per database transaction at most",
     "batch_max_wait_ms": "how long a batch waits to fill",
     "writers": "parallel writer connections",
+    "poison_redeliveries": "a message in flight this many times when the process stopped is"
+                           " quarantined as a poison dead letter",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "derive": "run derivations in this process (false: an ingest-only replica)",
     "derive_interval_s": "how often derivations look for new data",

@@ -1,8 +1,15 @@
-"""Batches received messages, decodes them, writes them, then acknowledges them.
+"""Batches received messages, then for each batch: decode, write with retry, acknowledge.
 
-Several writer tasks each own a database connection. A transient storage error keeps the
-batch and retries it with backoff; meanwhile nothing is acknowledged, so the broker stops
-sending (backpressure) and memory stays bounded by the in-flight window.
+Several writer tasks each own a store (one database connection). A transient storage error
+keeps the batch and retries it with backoff; meanwhile nothing is acknowledged, so the
+broker stops sending (backpressure) and memory stays bounded by the in-flight window.
+
+Before a batch is decoded, its messages are recorded in the store's in-flight journal; a
+message found there from an earlier run was in flight when the process died. Such
+messages are processed one at a time, with no other writer of the process in the middle
+of a batch, so that only the one that kills the process accumulates attempts; it is
+quarantined as a ``poison`` dead letter after
+``poison_redeliveries`` starts instead of being processed again.
 """
 
 from __future__ import annotations
@@ -10,59 +17,75 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
 
-import psycopg
-
-from decoders.errors import Rejected
-from decoders.registry import decode_message, decoder_name_for, needs_model
+from decoders.errors import Rejection
+from decoders.registry import decoder_name_for
+from gateway.decode import decode_batch
 from gateway.metrics import Metrics
 from gateway.mqtt.base import Inbound
 from gateway.settings import Settings
-from timeseries.batch import Envelope, WriteResult
-from timeseries.db import connect
-from timeseries.errors import PermanentStorageError, StorageError, classify
-from timeseries.schema import Layout
-from timeseries.vehicles import ModelLookup
-from timeseries.writer import BatchWriter
+from timeseries.batch import Envelope, WriteResult, message_digest
+from timeseries.errors import PermanentStorageError, StorageError
+from timeseries.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+StoreFactory = Callable[[int], Store]  # writer number -> its own store
 
 
-def decode_raw(topic: str, payload: bytes, received_ms: int, model: str | None = None,
-               can_models: str = "") -> Envelope:
-    """Decode one message into an envelope; bad input never raises."""
-    try:
-        readings = decode_message(topic, payload, received_ms, model, can_models)
-    except Rejected as exc:
-        return Envelope(topic, payload, received_ms, decoder_name_for(topic), None,
-                        [exc.rejection])
-    return Envelope(topic, payload, received_ms, decoder_name_for(topic), readings,
-                    list(readings.rejections))
+class SuspectGate:
+    """Writers hold it shared for ordinary batches; a suspect message takes it alone, so a
+    crash while it is in flight adds an attempt to nothing else."""
 
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0  # exclusive requests first in line
 
-async def decode_batch(conn: psycopg.AsyncConnection, models: ModelLookup,
-                       messages: Sequence[tuple[str, bytes, int]], can_models: str = ""
-                       ) -> list[Envelope]:
-    """Decode (topic, payload, received ms) messages, looking up the vehicle models the
-    decoders of these topics need (one query per batch at most)."""
-    vins = {topic.split("/", 2)[1] for topic, _, _ in messages if needs_model(topic)}
-    known = await models.models(conn, vins) if vins else {}
-    return [decode_raw(topic, payload, received, known.get(topic.split("/", 2)[1]), can_models)
-            for topic, payload, received in messages]
+    @asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        """Hold for an ordinary batch."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._exclusive and not self._waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold alone, once every ordinary batch in progress has committed."""
+        async with self._cond:
+            self._waiting += 1
+            await self._cond.wait_for(lambda: not self._exclusive and not self._shared)
+            self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
 
 
 class Pipeline:
     """The queue between the MQTT reader and the writers."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, layout: Layout) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, make_store: StoreFactory) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.layout = layout
+        self.make_store = make_store
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self.pending = 0
         self.last_commit_ms = 0
-        self.models = ModelLookup()
+        self.gate = SuspectGate()
         # read at scrape time: no lock taken per message
         metrics.inflight.set_function(lambda: self.pending)
 
@@ -97,42 +120,65 @@ class Pipeline:
         return batch
 
     async def _writer(self, n: int) -> None:
-        writer: BatchWriter | None = None
+        store = self.make_store(n)
         while True:
             batch = await self._next_batch()
-            envelopes: list[Envelope] | None = None
-            delay = 0.2
-            while True:
-                started = time.perf_counter()
-                try:
-                    if writer is None:
-                        writer = BatchWriter(await connect(self.settings.db_url,
-                                                           application=f"gateway-writer-{n}"),
-                                             self.layout)
-                    if envelopes is None:
-                        envelopes = await decode_batch(
-                            writer.conn, self.models,
-                            [(m.topic, m.payload, m.received_ms) for m in batch],
-                            self.settings.can_models)
-                    result = await writer.write_isolating(envelopes)
-                    break
-                except (StorageError, OSError, psycopg.Error) as exc:
-                    # psycopg.Error: from the model lookup before writing (the writer
-                    # classifies its own errors)
-                    kind = "permanent" if isinstance(classify(exc), PermanentStorageError) \
-                        else "transient"
-                    self.metrics.db_errors.labels(kind).inc()
-                    log.warning("writer %d: %s storage error, batch of %d kept, retry in %.1fs:"
-                                " %s", n, kind, len(batch), delay, str(exc)[:300])
-                    if writer is not None:
-                        await writer.conn.close()
-                        writer = None
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-            self._account(envelopes, result, time.perf_counter() - started)
-            for m in batch:
-                m.ack()
-            self.pending -= len(batch)
+            await self.process(store, batch)
+            self._acknowledge(batch)
+
+    async def process(self, store: Store, batch: Sequence[Inbound]) -> None:
+        """Decode and commit one batch (retrying transient errors until they pass)."""
+        digests = [message_digest(m.topic, m.payload) for m in batch]
+        seen = await self._retrying(store, len(batch), lambda: store.attempts(digests))
+        fresh = [(m, d) for m, d in zip(batch, digests, strict=True) if d not in seen]
+        if fresh:
+            async with self.gate.shared():
+                await self._commit(store, fresh)
+        for m, d in zip(batch, digests, strict=True):
+            if d in seen:
+                async with self.gate.exclusive():
+                    await self._commit(store, [(m, d)], seen[d])
+
+    async def _commit(self, store: Store, group: list[tuple[Inbound, bytes]],
+                      attempts: int = 0) -> None:
+        started = time.perf_counter()
+        if attempts >= self.settings.poison_redeliveries:
+            m = group[0][0]
+            log.error("quarantined a message on %s as poison: the process stopped %d times"
+                      " while it was in flight", m.topic[:120], attempts)
+            envelopes = [Envelope(m.topic, m.payload, m.received_ms, decoder_name_for(m.topic),
+                                  None, [Rejection("poison", f"the gateway stopped {attempts}"
+                                                   " times while processing this message;"
+                                                   " quarantined without decoding")])]
+        else:
+            await self._retrying(store, len(group),
+                                 lambda: store.begin([(d, m.topic) for m, d in group]))
+            envelopes = await self._retrying(store, len(group), lambda: decode_batch(
+                store, [(m.topic, m.payload, m.received_ms) for m, _ in group],
+                self.settings.can_models))
+        result = await self._retrying(store, len(group), lambda: store.write(envelopes))
+        self._account(envelopes, result, time.perf_counter() - started)
+
+    async def _retrying(self, store: Store, size: int, op: Callable[[], Awaitable[T]]) -> T:
+        """Run a storage step until it succeeds; a storage error resets the store and waits
+        with exponential backoff (0.2 s doubling to 30 s)."""
+        delay = 0.2
+        while True:
+            try:
+                return await op()
+            except StorageError as exc:
+                kind = "permanent" if isinstance(exc, PermanentStorageError) else "transient"
+                self.metrics.db_errors.labels(kind).inc()
+                log.warning("%s storage error, batch of %d kept, retry in %.1fs: %s",
+                            kind, size, delay, str(exc)[:300])
+                await store.reset()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _acknowledge(self, batch: Sequence[Inbound]) -> None:
+        for m in batch:
+            m.ack()
+        self.pending -= len(batch)
 
     def _account(self, envelopes: list[Envelope], result: WriteResult, seconds: float) -> None:
         m = self.metrics

@@ -6,6 +6,7 @@ import psycopg
 
 from features.schema import derived_ddl, serving_ddl
 from gateway.http.schema import webhooks_ddl
+from timeseries.journal import ddl as journal_ddl
 from timeseries.schema import (
     Layout,
     Migration,
@@ -21,6 +22,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "registry and derived tables", (registry_ddl, derived_ddl)),
     Migration(3, "api: webhooks, dead-letter retries", (dead_letter_retry_ddl, webhooks_ddl)),
     Migration(4, "profile snapshots; HOT updates of vehicles", (serving_ddl, vehicles_hot_ddl)),
+    Migration(5, "in-flight journal (poison messages)", (journal_ddl,)),
 )
 
 

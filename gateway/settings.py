@@ -34,6 +34,7 @@ class Settings:
     batch_max_messages: int = 500
     batch_max_wait_ms: int = 50
     writers: int = 2
+    poison_redeliveries: int = 3
     log_level: str = "INFO"
     derive: bool = True
     derive_interval_s: int = 2
@@ -153,7 +154,8 @@ def validate(s: Settings) -> None:
         raise bad("shared_group", f"{s.shared_group!r} may not contain / + #")
     for key, lo, hi in (("inflight", 1, 65535), ("inflight_mb", 2, 65_536),
                         ("batch_max_messages", 1, 100_000),
-                        ("batch_max_wait_ms", 0, 60_000), ("writers", 1, 16)):
+                        ("batch_max_wait_ms", 0, 60_000), ("writers", 1, 16),
+                        ("poison_redeliveries", 1, 100)):
         value = getattr(s, key)
         if not lo <= value <= hi:
             raise bad(key, f"{value} outside {lo}..{hi}")

@@ -1,4 +1,4 @@
-"""Fixtures that start real services (see tests/services.py)."""
+"""Fixtures that start real services (see localservices/)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Broker, create_database, drop_database
+from localservices import Broker, create_database, drop_database
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from decoders.catalog import load_catalog
-from tests.services import ROOT, query, wait_until
+from localservices import ROOT, query, wait_until
 
 
 def run_simulator(mqtt_url: str, truth: Path, *args: str) -> subprocess.Popen[bytes]:

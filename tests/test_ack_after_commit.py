@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from localservices import Broker, Gateway, query, wait_until
 from simulator.fleet import make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
-from tests.services import Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 

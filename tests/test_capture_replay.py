@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.ops.capture import read
+from localservices import ROOT, Broker, Gateway, create_database, drop_database, query, wait_until
 from tests.fleet_check import assert_matches_truth, load_truth, run_simulator, wait_for_everything
-from tests.services import ROOT, Broker, Gateway, create_database, drop_database, query, wait_until
 
 pytestmark = pytest.mark.live
 

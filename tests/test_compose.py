@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.services import ROOT
+from localservices import ROOT
 
 
 def test_compose_config_is_valid() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.metrics import Metrics
 from gateway.schema import migrate
-from tests.services import ROOT
+from localservices import ROOT
 from timeseries.db import connect
 
 pytestmark = pytest.mark.live

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from localservices import PG_ADMIN, ROOT, Broker, Gateway, query, wait_until
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
-from tests.services import PG_ADMIN, ROOT, Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 VIN = "WVWZZZ1JZXW000031"

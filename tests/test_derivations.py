@@ -12,11 +12,11 @@ import pytest
 
 from features.registry import add_service_record
 from gateway.schema import migrate
+from localservices import create_database, drop_database
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import deriver_for, ingest, register_fleet
-from tests.services import create_database, drop_database
 from tests.truth_oracle import expected_segment_changes, expected_service_events
 from timeseries.db import connect
 from timeseries.writer import BatchWriter

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from localservices import PG_ADMIN, Broker, Gateway, query, wait_until
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
-from tests.services import PG_ADMIN, Broker, Gateway, query, wait_until
 from timeseries.partitions import week_start
 
 pytestmark = pytest.mark.live

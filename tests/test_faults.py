@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from localservices import Broker, Gateway, query, wait_until
 from tests.fleet_check import assert_matches_truth, load_truth, run_simulator, wait_for_everything
-from tests.services import Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 

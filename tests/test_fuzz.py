@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from decoders.catalog import load_catalog
 from decoders.errors import REJECT_CODES, Rejected
 from decoders.registry import DECODERS, decode_message
+from localservices import Broker, Gateway, query, wait_until
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
 from tests.golden_cases import cases
-from tests.services import Broker, Gateway, query, wait_until
 
 VIN = "LSVAU2180N2183294"
 NOW = 1_763_798_460_000

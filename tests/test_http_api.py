@@ -11,9 +11,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from localservices import Broker, Gateway, query, wait_until
 from simulator.publish import Publisher
 from simulator.stream import Outgoing
-from tests.services import Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 VIN = "LSVAU2180N2183294"

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.services import Broker, Gateway
+from localservices import Broker, Gateway
 
 pytestmark = pytest.mark.live
 TOKEN = "reader-token-123"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from localservices import Broker, Gateway, query
 from tests.fleet_check import assert_matches_truth, load_truth, run_simulator, wait_for_everything
-from tests.services import Broker, Gateway, query
 
 pytestmark = pytest.mark.live
 FAULTS = ["--duplicates", "0.03", "--reorder", "0.03", "--gaps", "0.002", "--garbage", "0.002"]

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from gateway.schema import migrate
+from localservices import Broker, Gateway, query, wait_until
 from simulator.fleet import make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import register_fleet
 from tests.fleet_check import assert_matches_truth, wait_for_everything
-from tests.services import Broker, Gateway, query, wait_until
 from timeseries.db import connect
 
 pytestmark = pytest.mark.live

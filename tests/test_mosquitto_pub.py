@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Broker, Gateway, query, wait_until
+from localservices import Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 VIN = "WVWZZZ1JZXW000001"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from gateway.ops.pcap import publishes
+from localservices import ROOT, Broker, create_database, drop_database, query
 from tests.fleet_check import assert_matches_truth, load_truth, run_simulator
-from tests.services import ROOT, Broker, create_database, drop_database, query
 
 pytestmark = pytest.mark.live
 

@@ -18,11 +18,7 @@ from typing import Any
 import pytest
 
 from features.profile import vehicle_profile_json
-from simulator.fleet import make_fleet
-from simulator.publish import Publisher
-from simulator.stream import Faults, fleet_stream
-from simulator.truth import FleetTruth
-from tests.services import (
+from localservices import (
     ROOT,
     Broker,
     Gateway,
@@ -31,6 +27,10 @@ from tests.services import (
     query,
     wait_until,
 )
+from simulator.fleet import make_fleet
+from simulator.publish import Publisher
+from simulator.stream import Faults, fleet_stream
+from simulator.truth import FleetTruth
 from timeseries.db import connect
 
 pytestmark = pytest.mark.live

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from tests.services import ROOT, Broker, Gateway, query, wait_until
+from localservices import ROOT, Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 VIN_A, VIN_B = "WVWZZZ1JZXW000011", "WVWZZZ1JZXW000022"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from localservices import ROOT, Broker, Gateway, query, wait_until
 from tests.fleet_check import load_truth, run_simulator, wait_for_everything
-from tests.services import ROOT, Broker, Gateway, query, wait_until
 
 pytestmark = pytest.mark.live
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -23,7 +23,7 @@ from features.profile import vehicle_profile
 from features.rollups import recompute_days, recompute_region
 from features.trips import TripRules
 from gateway.schema import migrate
-from tests.services import ROOT, free_port, wait_until
+from localservices import ROOT, free_port, wait_until
 from timeseries import reader
 
 pytestmark = pytest.mark.live

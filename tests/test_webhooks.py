@@ -13,7 +13,7 @@ from aiohttp import web
 
 from features.feed import emit
 from gateway.http.webhooks import SIGNATURE_HEADER, verify
-from tests.services import Broker, Gateway, free_port
+from localservices import Broker, Gateway, free_port
 from timeseries.db import connect
 
 pytestmark = pytest.mark.live

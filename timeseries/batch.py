@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from decoders.errors import Rejection
 from decoders.readings import Readings
+from decoders.registry import topic_vin
+from timeseries.errors import PermanentStorageError
+
+
+def message_digest(topic: str, payload: bytes) -> bytes:
+    """The identity of a raw message: the same topic and bytes are the same message."""
+    return hashlib.sha256(topic.encode() + b"\0" + payload).digest()
 
 
 @dataclass(slots=True)
@@ -27,15 +35,14 @@ class Envelope:
     @property
     def digest(self) -> bytes:
         """Identity of the raw message, so a redelivered bad message is kept once."""
-        return hashlib.sha256(self.topic.encode() + b"\0" + self.payload).digest()
+        return message_digest(self.topic, self.payload)
 
     @property
     def vin(self) -> str | None:
         """The VIN, from the payload if decoded, else from the topic."""
         if self.readings is not None:
             return self.readings.vin
-        parts = self.topic.split("/")
-        return parts[1][:17] if len(parts) > 2 and parts[0] == "vehicles" else None
+        return topic_vin(self.topic)[:17] or None
 
 
 @dataclass(slots=True)
@@ -59,3 +66,24 @@ class WriteResult:
         self.events += other.events
         self.dead_letters += other.dead_letters
         self.rejected_by_storage += other.rejected_by_storage
+
+
+async def isolate(write: Callable[[Sequence[Envelope]], Awaitable[WriteResult]],
+                  batch: Sequence[Envelope]) -> WriteResult:
+    """Commit ``batch`` with ``write``; on a permanent error split it until the culprits are
+    alone: each culprit becomes a dead letter with reason ``storage`` and the rest commits.
+    Transient errors propagate (the caller keeps the whole batch and retries)."""
+    try:
+        return await write(batch)
+    except PermanentStorageError as exc:
+        if len(batch) == 1:
+            env = batch[0]
+            culprit = Envelope(env.topic, env.payload, env.received_ms, env.decoder, None,
+                               [Rejection("storage", f"database refused: {str(exc)[:300]}")])
+            result = await write([culprit])
+            result.rejected_by_storage.append(culprit)
+            return result
+        mid = len(batch) // 2
+        result = await isolate(write, batch[:mid])
+        result.add(await isolate(write, batch[mid:]))
+        return result

@@ -13,12 +13,11 @@ import psycopg
 from psycopg import sql
 
 from decoders.catalog import load_catalog
-from decoders.errors import Rejection
 from decoders.readings import Readings
-from timeseries import pgarrays
-from timeseries.batch import Envelope, WriteResult
+from timeseries import journal, pgarrays
+from timeseries.batch import Envelope, WriteResult, isolate
 from timeseries.copybuf import samples_copy_data
-from timeseries.errors import PermanentStorageError, classify
+from timeseries.errors import classify
 from timeseries.partitions import PartitionKeeper, weeks_for
 from timeseries.rows import (
     SampleRows,
@@ -74,30 +73,21 @@ class BatchWriter:
             sql.SQL("{} double precision").format(c) for c in cols))
 
     async def write(self, batch: Sequence[Envelope]) -> WriteResult:
-        """Commit one batch; raises Transient/PermanentStorageError on failure."""
+        """Commit one batch; raises Transient/PermanentStorageError on a database failure.
+        Anything else (a bug) propagates as it is: it must not become a dead letter."""
         try:
             return await self._write(batch)
-        except Exception as exc:
+        except (psycopg.Error, OSError, TimeoutError) as exc:
             self.vehicles.forget()
             raise classify(exc) from exc
+        except BaseException:
+            self.vehicles.forget()
+            raise
 
     async def write_isolating(self, batch: Sequence[Envelope]) -> WriteResult:
-        """Like write, but on a permanent error split the batch until the culprits are alone;
-        each culprit becomes a dead letter with reason ``storage`` and the rest commits."""
-        try:
-            return await self.write(batch)
-        except PermanentStorageError as exc:
-            if len(batch) == 1:
-                env = batch[0]
-                culprit = Envelope(env.topic, env.payload, env.received_ms, env.decoder, None,
-                                   [Rejection("storage", f"database refused: {str(exc)[:300]}")])
-                result = await self.write([culprit])
-                result.rejected_by_storage.append(culprit)
-                return result
-            mid = len(batch) // 2
-            result = await self.write_isolating(batch[:mid])
-            result.add(await self.write_isolating(batch[mid:]))
-            return result
+        """Like write, but a permanent error costs only the messages that cause it (see
+        ``isolate``)."""
+        return await isolate(self.write, batch)
 
     async def _write(self, batch: Sequence[Envelope]) -> WriteResult:
         conn = self.conn
@@ -121,6 +111,7 @@ class BatchWriter:
             result.events, event_times = await self._events(fresh)
             result.dead_letters = await self._dead_letters(batch)
             await self._touch_vehicles(accepted, rows, event_times)
+            await journal.finish(conn, [e.digest for e in batch])
         return result
 
     async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:

@@ -7,9 +7,8 @@ from typing import Any
 
 import psycopg
 
-from decoders.errors import Rejected
-from decoders.registry import decode_message, decoder_name_for, needs_model
-from timeseries.batch import Envelope
+from decoders.registry import needs_model, topic_vin
+from gateway.decode import decode_envelope
 from timeseries.schema import Layout
 from timeseries.vehicles import ModelLookup
 from timeseries.writer import BatchWriter
@@ -24,14 +23,14 @@ async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int,
         return None
     topic, payload = row[0], bytes(row[1])
     now = int(time.time() * 1000)
-    vin = topic.split("/", 2)[1] if topic.count("/") >= 2 else ""
+    vin = topic_vin(topic)
     model = (await ModelLookup(0).models(conn, [vin]))[vin] if needs_model(topic) else None
-    try:
-        readings = decode_message(topic, payload, now, model, can_models)
-    except Rejected as exc:
-        outcome, detail, stored = "still_rejected", exc.rejection.detail, 0
+    env = decode_envelope(topic, payload, now, model, can_models)
+    readings = env.readings
+    if readings is None:
+        outcome, detail, stored = "still_rejected", env.rejections[0].detail, 0
     else:
-        env = Envelope(topic, payload, now, decoder_name_for(topic), readings, [])
+        env.rejections = []  # stored now; the dead letter it came from stays as it is
         stored = (await BatchWriter(conn, layout).write([env])).values
         outcome = "stored" if not readings.rejections else "stored_partly"
         detail = "; ".join(r.detail for r in readings.rejections[:5])

@@ -9,22 +9,22 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from decoders.registry import topic_vin
+from gateway.decode import decode_batch
 from gateway.mqtt.publisher import Outgoing, publish_all
 from gateway.ops.capture import Record, read
 from gateway.ops.pcap import is_pcap, publishes
-from gateway.pipeline import decode_batch
 from gateway.schema import migrate
 from gateway.settings import Settings
 from timeseries.db import connect
-from timeseries.vehicles import ModelLookup
-from timeseries.writer import BatchWriter
+from timeseries.store import PostgresStore
 
 
 def select(records: Iterable[Record], vins: set[str], start_ms: int | None,
            end_ms: int | None) -> Iterator[Record]:
     """Filter by VIN (topic) and receive time."""
     for r in records:
-        if vins and r.topic.split("/")[1:2] and r.topic.split("/")[1] not in vins:
+        if vins and topic_vin(r.topic) not in vins:
             continue
         if start_ms is not None and r.received_ms < start_ms:
             continue
@@ -75,13 +75,16 @@ async def direct(records: list[Record], db_url: str, batch: int = 500,
     """Through decode + validation + dedup into the database, without a broker."""
     progress = Progress(len(records))
     async with await connect(db_url, application="gateway-replay") as conn:
-        writer = BatchWriter(conn, await migrate(conn))
-        models = ModelLookup()
+        layout = await migrate(conn)
+    store = PostgresStore(db_url, layout, "gateway-replay")
+    try:
         for i in range(0, len(records), batch):
             chunk = records[i:i + batch]
-            await writer.write_isolating(await decode_batch(
-                conn, models, [(r.topic, r.payload, r.received_ms) for r in chunk], can_models))
+            await store.write(await decode_batch(
+                store, [(r.topic, r.payload, r.received_ms) for r in chunk], can_models))
             progress.step(len(chunk))
+    finally:
+        await store.reset()
     return len(records)
 
 

@@ -1,5 +1,6 @@
-"""Real services for the tests: a Mosquitto started with the project's config on a free
-port, throw-away databases on the local PostgreSQL, and the gateway as a real process."""
+"""Real services for the tests and the benchmarks: a Mosquitto started with the project's
+config on a free port, throw-away databases on the local PostgreSQL, and the gateway as a
+real process. Outside the product: the product never imports it."""
 
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ class Gateway:
     """``python -m gateway run`` as a child process."""
 
     def __init__(self, mqtt_url: str, db_url: str, workdir: Path, **settings: str) -> None:
+        self.command = ["-m", "gateway", "run"]  # the Python arguments; a test may change it
         self.port = free_port()
         self.env = {**os.environ, "TELEMATICS_MQTT_URL": mqtt_url, "TELEMATICS_DB_URL": db_url,
                     "TELEMATICS_HTTP": f"127.0.0.1:{self.port}",
@@ -141,7 +143,7 @@ class Gateway:
     def launch(self) -> None:
         """Start the process (several can start side by side, then wait for each)."""
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "run"], env=self.env,
+            self.proc = subprocess.Popen([sys.executable, *self.command], env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
     def wait_subscribed(self, timeout: float = 30) -> None:
