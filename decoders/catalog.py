@@ -54,6 +54,7 @@ class Catalog:
     vss_release: str
     signals: dict[str, SignalSpec]
     event_domains: dict[str, str]
+    domains: tuple[str, ...]  # the cockpit domains, in the order features report them
 
     @property
     def columns(self) -> list[str]:
@@ -93,4 +94,8 @@ def load_catalog() -> Catalog:
         signals[spec.name] = spec
     events = json.loads((data / "event_types.json").read_text("utf-8"))
     domains = {e["type"]: e["domain"] for e in events["event_types"]}
-    return Catalog(raw["vss_release"], signals, domains)
+    listed = tuple(events["domains"])
+    for kind, dom in domains.items():
+        if dom not in listed:
+            raise ValueError(f"event type {kind}: domain {dom!r} is not in the domains list")
+    return Catalog(raw["vss_release"], signals, domains, listed)

@@ -199,7 +199,9 @@ class Deriver:
             "disagreement": reported is not None and ours is not None
             and abs(reported - ours) > self.settings.disagreement_km,
         }
-        kinds = ["service_due_soon"] + (["service_overdue"] if status.status == "overdue" else [])
+        kinds: list[feed.FeedType] = ["service_due_soon"]
+        if status.status == "overdue":
+            kinds.append("service_overdue")
         for kind in kinds:
             key = f"{kind}:{v.vin}:{status.cycle}"
             if await feed.emit(self.conn, key, kind, v.id, v.last_sample_at, payload):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
+FeedType = Literal["service_due_soon", "service_overdue", "segment_changed"]
+FEED_TYPES: tuple[FeedType, ...] = FeedType.__args__  # type: ignore[attr-defined]
 FEED_LOCK = 7_347_002  # serialises feed inserts so ids become visible in increasing order
 
 
-async def emit(conn: psycopg.AsyncConnection, key: str, kind: str, vehicle_id: int,
+async def emit(conn: psycopg.AsyncConnection, key: str, kind: FeedType, vehicle_id: int,
                occurred_at: datetime, payload: dict[str, Any]) -> bool:
     """Insert an event once per ``key`` (idempotent). Must run inside a transaction; holds
     the feed lock until commit so a reader never sees id N+1 before id N."""

@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from decoders.catalog import load_catalog
+
 WINDOWS = (7, 30, 90)
-DOMAINS = ("navigation", "media", "voice", "phone", "projection", "climate", "adas", "apps")
+DOMAINS = load_catalog().domains
 FEATURES = (
     "window_days", "as_of", "active_days", "km_total", "km_per_day", "km_per_active_day",
     "trips", "trip_km_avg", "trip_minutes_avg", "drive_hours", "night_share", "weekend_share",

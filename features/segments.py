@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 import numpy as np
 
-ACTIVITIES = ("active", "declining", "lapsing", "dormant")
+Activity = Literal["active", "declining", "lapsing", "dormant"]
+ACTIVITIES: tuple[Activity, ...] = Activity.__args__  # type: ignore[attr-defined]
 CHURN_WARNING = ("lapsing", "dormant")
 
 

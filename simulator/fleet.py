@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from decoders.catalog import load_catalog
+
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 HOMES = [  # timezone, latitude, longitude
     ("Europe/Berlin", 52.52, 13.40), ("Europe/Paris", 48.86, 2.35),
@@ -17,7 +19,7 @@ HOMES = [  # timezone, latitude, longitude
 MODELS = {"ice": ["Aurora 1.5T", "Boreal 2.0"], "bev": ["Volta EV", "Ion Cross"],
           "phev": ["Hybrid Tourer"]}
 PERSONAS = ("commuter", "commuter", "commuter", "errands", "weekender", "light")
-DOMAINS = ("navigation", "media", "voice", "phone", "projection", "climate", "adas", "apps")
+DOMAINS = load_catalog().domains
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from features.feed import emit
+from features.feed import FeedType, emit
 from gateway.http.webhooks import SIGNATURE_HEADER, verify
 from localservices import Broker, Gateway, free_port
 from timeseries.db import connect
@@ -65,7 +65,7 @@ async def test_every_event_arrives_signed_across_a_restart(
             ids = []
             for i in range(30):
                 async with conn.transaction():
-                    kind = "segment_changed" if i % 2 else "service_due_soon"
+                    kind: FeedType = "segment_changed" if i % 2 else "service_due_soon"
                     await emit(conn, f"test:{i}", kind, row[0], datetime.now(UTC), {"i": i})
                     cur = await conn.execute("SELECT max(id) FROM feed_events")
                     ids.append(str((await cur.fetchone() or [0])[0]))

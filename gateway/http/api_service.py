@@ -6,6 +6,7 @@ from aiohttp import web
 
 from decoders.errors import REJECT_CODES
 from features import queries, registry
+from features.feed import FEED_TYPES
 from features.service import to_json
 from gateway.http.auth import requires
 from gateway.http.common import CAN_MODELS, DEFAULT_TZ, LAYOUT, POOL, json_body, ok, vehicle_id
@@ -13,8 +14,6 @@ from gateway.http.errors import problem
 from gateway.http.params import int_param
 from gateway.ops.dead_letters import retry as dead_letters_retry
 from timeseries import reader
-
-FEED_TYPES = ("service_due_soon", "service_overdue", "segment_changed")
 
 
 @requires("write")

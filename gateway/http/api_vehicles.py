@@ -5,12 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from features import queries, registry
+from features.segments import ACTIVITIES as SEGMENTS
 from gateway.http.auth import requires
 from gateway.http.common import MAX_BODY, POOL, check_vin, json_body, ok
 from gateway.http.errors import problem
 from gateway.http.params import int_param
-
-SEGMENTS = ("active", "declining", "lapsing", "dormant")
 
 
 @requires("write")

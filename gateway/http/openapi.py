@@ -6,6 +6,8 @@ import html
 from typing import Any
 
 from decoders.catalog import load_catalog
+from features.feed import FEED_TYPES
+from features.segments import ACTIVITIES
 from gateway import __version__
 
 J = "application/json"
@@ -62,7 +64,7 @@ def _vehicle_ops() -> dict[str, Any]:
     return {
         "/v1/vehicles": {"get": _op("List vehicles, paged by cursor", READ, [
             _q("segment", {"type": "string",
-                           "enum": ["active", "declining", "lapsing", "dormant"]}, "activity"),
+                           "enum": list(ACTIVITIES)}, "activity"),
             _q("dealer_id", {"type": "string"}, "dealer"),
             _q("registered", {"type": "string", "enum": ["true", "false"]}, "in the registry"),
             _q("cursor", {"type": "integer", "minimum": 0}, "the previous page's next"),
@@ -135,7 +137,7 @@ def _feed_ops() -> dict[str, Any]:
         "cursor": {"type": "string"}}}
     page = {"type": "object", "required": ["items", "next"],
             "properties": {"items": ITEMS, "next": STR}}
-    types = ["service_due_soon", "service_overdue", "segment_changed"]
+    types = list(FEED_TYPES)
     return {
         "/v1/events": {"get": _op("Durable events feed after a cursor", READ, [
             _q("after", {"type": "integer", "minimum": 0}, "cursor: the last id seen"),

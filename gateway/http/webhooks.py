@@ -23,7 +23,7 @@ import psycopg
 from aiohttp import web
 
 from features import queries
-from gateway.http.api_service import FEED_TYPES
+from features.feed import FEED_TYPES
 from gateway.http.auth import requires
 from gateway.http.common import POOL, json_body, ok
 from gateway.http.errors import problem
