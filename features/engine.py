@@ -4,6 +4,8 @@ then its activity segments and service position, emitting feed events once."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,6 +23,7 @@ from features.trips import TripRules
 log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 VEHICLE_LOCK = 7_347_100  # pg_advisory_xact_lock(VEHICLE_LOCK, vehicle id): one deriver each
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 60.0, 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +69,43 @@ def hour_ranges(hours: list[int], join_gap: int = 3) -> list[tuple[int, int]]:
 class Deriver:
     """Runs derivations on one connection."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, settings: DeriveSettings) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection, settings: DeriveSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.conn = conn
         self.settings = settings
         self.events_emitted = 0
+        self.errors = 0  # vehicles whose derivation raised (each is retried with backoff)
+        self.clock = clock
+        self._backoff: dict[int, tuple[float, float]] = {}  # vehicle -> (retry at, delay)
 
     async def run_pending(self, limit: int = 200) -> int:
         """Derive up to ``limit`` dirty vehicles; returns how many were done."""
+        now = self.clock()
+        waiting = [vid for vid, (at, _) in self._backoff.items() if at > now]
         cur = await self.conn.execute(
-            "SELECT vehicle_id FROM dirty_hours GROUP BY 1 ORDER BY min(hour) LIMIT %s",
-            (limit,))
+            "SELECT vehicle_id FROM dirty_hours WHERE vehicle_id <> ALL(%s::int[])"
+            " GROUP BY 1 ORDER BY min(hour) LIMIT %s", (waiting, limit))
         done = 0
         for (vid,) in await cur.fetchall():
-            done += await self.derive_vehicle(vid)
+            try:
+                done += await self.derive_vehicle(vid)
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                raise  # the database is away: the caller pauses every derivation
+            except Exception as exc:
+                self._failed(vid, exc)
+            else:
+                self._backoff.pop(vid, None)
         return done
+
+    def _failed(self, vid: int, exc: Exception) -> None:
+        """Count, log once per failure streak, and retry this vehicle later with backoff
+        (1 minute doubling to 1 hour); every other vehicle keeps being derived."""
+        self.errors += 1
+        _, delay = self._backoff.get(vid, (0.0, 0.0))
+        delay = min(max(delay * 2, BACKOFF_FIRST_S), BACKOFF_MAX_S)
+        self._backoff[vid] = (self.clock() + delay, delay)
+        log.error("derivation of vehicle %d failed (retry in %.0f s): %s: %s", vid, delay,
+                  type(exc).__name__, exc, exc_info=delay == BACKOFF_FIRST_S)
 
     async def derive_vehicle(self, vid: int) -> bool:
         """One vehicle, in one transaction; False if another replica holds it."""

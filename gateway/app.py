@@ -92,8 +92,9 @@ async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
                         n = await profile_store.refresh_due(conn, datetime.now(UTC).date())
                         metrics.profiles_refreshed.inc(n)
                     started = time.perf_counter()
-                    emitted = deriver.events_emitted
+                    emitted, errors = deriver.events_emitted, deriver.errors
                     done = await deriver.run_pending(200)
+                    metrics.derivation_errors.inc(deriver.errors - errors)
                     metrics.derived.inc(done)
                     metrics.feed_events.inc(deriver.events_emitted - emitted)
                     cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")

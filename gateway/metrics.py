@@ -51,6 +51,10 @@ class Metrics:
                                           registry=r)
         self.feed_events = Counter("telematics_feed_events", "Events added to the feed",
                                    registry=r)
+        self.derivation_errors = Counter("telematics_derivation_errors",
+                                         "Vehicle derivations that raised (the vehicle is"
+                                         " retried with backoff, the others go on)",
+                                         registry=r)
         self.derive_seconds = Histogram("telematics_derivation_seconds",
                                         "Time of one derivation pass over pending vehicles",
                                         registry=r)

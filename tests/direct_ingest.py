@@ -9,10 +9,9 @@ from datetime import date
 
 import psycopg
 
-from decoders.errors import Rejected
-from decoders.registry import decode_message, decoder_name_for
 from features.engine import Deriver, DeriveSettings
 from features.registry import Registration, upsert
+from gateway.decode import decode_envelope
 from simulator.stream import Outgoing
 from timeseries.batch import Envelope
 from timeseries.writer import BatchWriter
@@ -20,13 +19,7 @@ from timeseries.writer import BatchWriter
 
 def envelope(msg: Outgoing, now_ms: int) -> Envelope:
     """Decode like the gateway does."""
-    try:
-        r = decode_message(msg.topic, msg.payload, now_ms)
-    except Rejected as exc:
-        return Envelope(msg.topic, msg.payload, now_ms, decoder_name_for(msg.topic), None,
-                        [exc.rejection])
-    return Envelope(msg.topic, msg.payload, now_ms, decoder_name_for(msg.topic), r,
-                    list(r.rejections))
+    return decode_envelope(msg.topic, msg.payload, now_ms)
 
 
 async def ingest(writer: BatchWriter, messages: Iterable[Outgoing], batch: int = 500,
