@@ -48,6 +48,13 @@ def test_a_payload_that_kills_the_process_is_quarantined(
                  batch_max_messages="50")
     gw.command = ["-c", CRASHING_GATEWAY]
     gw.start()
+    try:
+        check_quarantine(gw, broker, db_url)
+    finally:
+        gw.stop()
+
+
+def check_quarantine(gw: Gateway, broker: Broker, db_url: str) -> None:
     messages = [message(n) for n in range(40)] + [message(40, poison=True)] + \
         [message(n) for n in range(41, 80)]
     pub = Publisher(broker.url)
@@ -77,4 +84,3 @@ def test_a_payload_that_kills_the_process_is_quarantined(
     assert query(db_url, "SELECT count(*) FROM inflight_journal")[0][0] == 0
     rows = query(db_url, "SELECT count(*), count(DISTINCT (vehicle_id, ts)) FROM samples")[0]
     assert rows == (158, 158)  # 79 messages x 2 rows, none doubled
-    gw.stop()
