@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.rows import dict_row
 
 from features import feed, profile_store
 from features.queries import service_position
@@ -141,15 +142,16 @@ class Deriver:
             return True
 
     async def _load(self, vid: int) -> _Vehicle | None:
-        cur = await self.conn.execute(
-            "SELECT vin, timezone, model, powertrain, delivered_on,"
-            " owner_id, dealer_id, last_sample_at, odometer_km FROM vehicles"
-            " WHERE id = %s", (vid,))
-        r = await cur.fetchone()
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT id, vin, timezone, model, powertrain, delivered_on,"
+                " owner_id, dealer_id, last_sample_at, odometer_km FROM vehicles"
+                " WHERE id = %s", (vid,))
+            r = await cur.fetchone()
         if r is None:
             return None
-        tz = ZoneInfo(r[1] or self.settings.default_timezone)
-        return _Vehicle(vid, r[0], tz, *r[2:])
+        r["tz"] = ZoneInfo(r.pop("timezone") or self.settings.default_timezone)
+        return _Vehicle(**r)
 
     async def _segments(self, v: _Vehicle, days: set[date]) -> None:
         if v.last_sample_at is None or not days:

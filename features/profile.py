@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from enum import Enum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -118,17 +119,22 @@ _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if
 _NO_ZERO = {"max_speed": "0.0", "last_drive": "NULL"}
 
 
+class Scope(Enum):
+    """Which vehicles a profile statement covers; the ``vehicle`` parameter holds the key.
+    Each value is (the filter on daily usage, the filter on vehicles)."""
+
+    FLEET = ("", "")
+    IDS = (" AND d.vehicle_id = ANY(%(vehicle)s)", " WHERE v.id = ANY(%(vehicle)s)")
+    ID = (" AND d.vehicle_id = %(vehicle)s", " WHERE v.id = %(vehicle)s")
+    VIN = (" AND d.vehicle_id = (SELECT id FROM vehicles WHERE vin = %(vehicle)s)",
+           " WHERE v.vin = %(vehicle)s")
+
+
 @cache
-def statement(one: str, output: str) -> sql.Composed:
-    """``WITH x`` (sums per vehicle), ``a`` (every vehicle with its sums), ``p`` (the
-    features), then ``output`` (a SELECT over ``p``). ``one``: ``""`` for every vehicle,
-    ``ids`` for the list in parameter ``vehicle``, else the vehicles column (``id`` or
-    ``vin``) matched against it."""
-    vid = "(SELECT id FROM vehicles WHERE vin = %(vehicle)s)" if one == "vin" else "%(vehicle)s"
-    only = f" AND d.vehicle_id = {vid}" if one else ""
-    match = f" WHERE v.{one} = %(vehicle)s" if one else ""
-    if one == "ids":  # a list of vehicle ids
-        only, match = " AND d.vehicle_id = ANY(%(vehicle)s)", " WHERE v.id = ANY(%(vehicle)s)"
+def statement(scope: Scope, output: str) -> sql.Composed:
+    """``WITH x`` (sums per vehicle), ``a`` (every vehicle of ``scope`` with its sums),
+    ``p`` (the features), then ``output`` (a SELECT over ``p``)."""
+    only, match = scope.value
     sums = ", ".join(f"{e} AS {k}" for k, e in _SUMS.items())
     zeros = ", ".join(f"coalesce(x.{k}, {_NO_ZERO.get(k, '0')}) AS {k}" for k in _SUMS)
     features = ", ".join(f"{e} AS {k}" for k, e in _OUT.items())
@@ -155,7 +161,7 @@ JSON_DOC = "json_build_object('vin', p.vin, " + ", ".join(f"'{k}', p.{k}" for k 
 async def vehicle_profile(conn: psycopg.AsyncConnection, vid: int, window: int,
                           as_of: date) -> dict[str, Any]:
     """The profile of one vehicle (without its VIN)."""
-    cur = await conn.execute(statement("id", f"SELECT {JSON_DOC} FROM p"),
+    cur = await conn.execute(statement(Scope.ID, f"SELECT {JSON_DOC} FROM p"),
                              params(window, as_of, vid))
     row = await cur.fetchone()
     assert row is not None
@@ -168,7 +174,7 @@ async def vehicle_profile_json(conn: psycopg.AsyncConnection, vin: str, window: 
                                as_of: date) -> str | None:
     """The profile of the vehicle ``vin`` as a JSON document (with ``vin``), None if the
     vehicle is unknown: one round trip, and the JSON is PostgreSQL's."""
-    cur = await conn.execute(statement("vin", f"SELECT {JSON_DOC}::text FROM p"),
+    cur = await conn.execute(statement(Scope.VIN, f"SELECT {JSON_DOC}::text FROM p"),
                              params(window, as_of, vin))
     row = await cur.fetchone()
     return None if row is None else str(row[0])
@@ -178,7 +184,7 @@ async def fleet_profiles_ndjson(conn: psycopg.AsyncConnection, window: int, as_o
                                 chunk_rows: int = 5000) -> AsyncIterator[bytes]:
     """Every vehicle's profile as NDJSON lines (with ``vin``), by vehicle id, in chunks."""
     async with conn.transaction(), conn.cursor(name="profiles") as cur:
-        await cur.execute(statement("", f"SELECT {JSON_DOC}::text FROM p ORDER BY p.id"),
+        await cur.execute(statement(Scope.FLEET, f"SELECT {JSON_DOC}::text FROM p ORDER BY p.id"),
                           params(window, as_of))
         while rows := await cur.fetchmany(chunk_rows):
             yield ("\n".join(r[0] for r in rows) + "\n").encode()
@@ -189,7 +195,7 @@ async def fleet_profiles_csv(conn: psycopg.AsyncConnection, window: int, as_of: 
     """Every vehicle's profile as CSV with a header row (nested values as JSON)."""
     columns = ", ".join(["p.vin", *(f"p.{k}" for k in FEATURES)])
     query = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV, HEADER)").format(
-        statement("", f"SELECT {columns} FROM p ORDER BY p.id"))
+        statement(Scope.FLEET, f"SELECT {columns} FROM p ORDER BY p.id"))
     async with conn.cursor() as cur, cur.copy(query, params(window, as_of)) as copy:
         async for data in copy:
             yield bytes(data)

@@ -21,6 +21,7 @@ from features.profile import (
     JSON_DOC,
     TYPES,
     WINDOWS,
+    Scope,
     fleet_profiles_csv,
     fleet_profiles_ndjson,
     params,
@@ -41,7 +42,7 @@ async def mark(conn: psycopg.AsyncConnection, vid: int) -> None:
 async def refresh(conn: psycopg.AsyncConnection, as_of: date, ids: list[int] | None) -> None:
     """Recompute the snapshots of ``ids`` (None: every vehicle) for ``as_of``."""
     for window in WINDOWS:
-        query = statement("ids" if ids is not None else "", f"SELECT p.id, %(window)s,"
+        query = statement(Scope.IDS if ids is not None else Scope.FLEET, f"SELECT p.id, %(window)s,"
                           f" %(as_of)s, {JSON_DOC}::text FROM p")
         await conn.execute(
             sql.SQL("INSERT INTO profile_snapshots (vehicle_id, window_days, as_of, body) {}"

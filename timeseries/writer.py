@@ -30,6 +30,10 @@ from timeseries.schema import Layout
 from timeseries.vehicles import VehicleDirectory
 
 HOUR_MS = 3_600_000
+# the ingest-log columns sent as arrays, with their array types
+_LOG_ARRAYS = {"vehicle_id": "int[]", "seq": "bigint[]", "t0": "bigint[]", "topic": "text[]",
+               "decoder": "text[]", "rows": "int[]", "sample_values": "int[]",
+               "events": "int[]", "received": "bigint[]"}
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
 
@@ -117,25 +121,27 @@ class BatchWriter:
     async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:
         if not accepted:
             return []
-        cols: tuple[list[object], ...] = ([], [], [], [], [], [], [], [], [])
+        log: dict[str, list[object]] = {name: [] for name in _LOG_ARRAYS}
         for env in accepted:
             r = env.readings
             assert r is not None
-            for col, val in zip(cols, (self.vehicles.get(r.vin).id, r.seq, r.t0_ms, env.topic,
-                                       env.decoder, len(r.ts_ms), r.value_count, len(r.events),
-                                       env.received_ms), strict=True):
-                col.append(val)
+            row = {"vehicle_id": self.vehicles.get(r.vin).id, "seq": r.seq, "t0": r.t0_ms,
+                   "topic": env.topic, "decoder": env.decoder, "rows": len(r.ts_ms),
+                   "sample_values": r.value_count, "events": len(r.events),
+                   "received": env.received_ms}
+            for name, value in row.items():
+                log[name].append(value)
+        arrays = ", ".join(f"%({name})s::{kind}" for name, kind in _LOG_ARRAYS.items())
         cur = await self.conn.execute(
             sql.SQL(
                 "INSERT INTO ingest_log (vehicle_id, seq, t0, topic, decoder, rows, sample_values,"
-                " events, received_at) SELECT v, s, {t0}, tp, d, r, sv, ev, {rcv} FROM unnest("
-                "%s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::int[],"
-                " %s::int[], %s::int[], %s::bigint[]) AS u(v, s, t, tp, d, r, sv, ev, rc)"
-                " ON CONFLICT DO NOTHING RETURNING vehicle_id, seq,"
+                " events, received_at) SELECT u.vehicle_id, u.seq, {t0}, u.topic, u.decoder,"
+                " u.rows, u.sample_values, u.events, {rcv} FROM unnest(" + arrays + ") AS u("
+                + ", ".join(_LOG_ARRAYS) + ") ON CONFLICT DO NOTHING RETURNING vehicle_id, seq,"
                 " (extract(epoch FROM t0) * 1000)::bigint"
-            ).format(t0=_ts("t"), rcv=_ts("rc")),
-            [pgarrays.texts(c) if i in (3, 4) else pgarrays.numbers(c)  # type: ignore[arg-type]
-             for i, c in enumerate(cols)],
+            ).format(t0=_ts("u.t0"), rcv=_ts("u.received")),
+            {name: pgarrays.texts(values) if _LOG_ARRAYS[name] == "text[]"  # type: ignore[arg-type]
+             else pgarrays.numbers(values) for name, values in log.items()},  # type: ignore[arg-type]
         )
         new = {(v, s, t) for v, s, t in await cur.fetchall()}
         fresh: list[tuple[Envelope, Readings]] = []
@@ -175,24 +181,32 @@ class BatchWriter:
     async def _events(
         self, fresh: list[tuple[Envelope, Readings]]
     ) -> tuple[int, list[tuple[int, int]]]:
-        cols: tuple[list[object], ...] = ([], [], [], [], [])
+        vehicle_ids: list[int] = []
+        times: list[int] = []
+        types: list[str] = []
+        known: list[bool] = []
+        attrs: list[str] = []
         for _, r in fresh:
             vid = self.vehicles.get(r.vin).id
             for ev in r.events:
-                for col, val in zip(cols, (vid, ev.t_ms, ev.type, ev.known, json.dumps(ev.attrs)),
-                                    strict=True):
-                    col.append(val)
-        if not cols[0]:
+                vehicle_ids.append(vid)
+                times.append(ev.t_ms)
+                types.append(ev.type)
+                known.append(ev.known)
+                attrs.append(json.dumps(ev.attrs))
+        if not vehicle_ids:
             return 0, []
         cur = await self.conn.execute(
             sql.SQL(
                 "INSERT INTO cockpit_events (vehicle_id, ts, type, known, attrs) "
-                "SELECT v, {ts}, ty, k, a::jsonb FROM unnest(%s::int[], %s::bigint[], %s::text[],"
-                " %s::bool[], %s::text[]) AS u(v, t, ty, k, a) ON CONFLICT DO NOTHING"
-            ).format(ts=_ts("t")),
-            cols,
+                "SELECT u.v, {ts}, u.ty, u.k, u.a::jsonb FROM unnest(%(vehicle_ids)s::int[],"
+                " %(times)s::bigint[], %(types)s::text[], %(known)s::bool[], %(attrs)s::text[])"
+                " AS u(v, t, ty, k, a) ON CONFLICT DO NOTHING"
+            ).format(ts=_ts("u.t")),
+            {"vehicle_ids": vehicle_ids, "times": times, "types": types, "known": known,
+             "attrs": attrs},
         )
-        return cur.rowcount, list(zip(cols[0], cols[1], strict=True))  # type: ignore[arg-type]
+        return cur.rowcount, list(zip(vehicle_ids, times, strict=True))
 
     async def _dead_letters(self, batch: Sequence[Envelope]) -> int:
         bad = [e for e in batch if e.rejections]
