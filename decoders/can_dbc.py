@@ -73,23 +73,26 @@ def _load_mapping(path: Path) -> CanModel:
     return CanModel(raw["dbc"], {m.frame_id: m for m in db.messages}, signals)
 
 
+@dataclass(frozen=True, slots=True)
+class CanModels:
+    """A loaded models file: the decoding of every model it names, and the default one for
+    unregistered vehicles. Loaded once (at start-up) and passed to the decoders."""
+
+    path: Path
+    default: CanModel
+    by_model: dict[str, CanModel]
+
+    def for_model(self, model: str | None) -> CanModel:
+        """The decoding for ``model`` (None: unregistered, or a model without CAN mapping)."""
+        return self.by_model.get(model or "", self.default)
+
+
 @cache
-def _models(path: Path) -> tuple[str, dict[str, str]]:
+def load_can_models(models_file: str = "") -> CanModels:
+    """Load every mapping and DBC named by ``models_file`` ("" = the shipped one); raise
+    ValueError/OSError naming the problem. Cached per file: loading is the only I/O."""
+    path = Path(models_file) if models_file else shipped_models()
     raw = json.loads(path.read_text("utf-8"))
-    return raw["default"], raw.get("models", {})
-
-
-def can_model(models_file: str, model: str | None) -> CanModel:
-    """The decoding for ``model`` (None: unregistered) per ``models_file`` ("" = shipped)."""
-    path = Path(models_file) if models_file else shipped_models()
-    default, by_model = _models(path)
-    return _load_mapping(path.parent / by_model.get(model or "", default))
-
-
-def check_models_file(models_file: str) -> None:
-    """Load every mapping and DBC named by the file; raise ValueError/OSError naming the
-    problem (the gateway calls this at start-up)."""
-    path = Path(models_file) if models_file else shipped_models()
-    default, by_model = _models(path)
-    for name in {default, *by_model.values()}:
-        _load_mapping(path.parent / name)
+    by_model = {name: _load_mapping(path.parent / mapping)
+                for name, mapping in raw.get("models", {}).items()}
+    return CanModels(path, _load_mapping(path.parent / raw["default"]), by_model)

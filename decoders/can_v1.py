@@ -13,7 +13,7 @@ from typing import Any
 
 import cantools
 
-from decoders.can_dbc import CanModel, can_model
+from decoders.can_dbc import CanModel, load_can_models
 from decoders.contract import check_document
 from decoders.errors import Rejected, Rejection
 from decoders.msgpack_v1 import unpack
@@ -38,7 +38,7 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
         raise Rejected("schema", "field 'frames' must be a non-empty list of [t_ms, id, data]")
     if len(frames) > MAX_FRAMES:
         raise Rejected("schema", f"frames has {len(frames)} entries, over the {MAX_FRAMES} limit")
-    model = can_model(ctx.can_models, ctx.model)
+    model = (ctx.can_models or load_can_models()).for_model(ctx.model)
     rejections: list[Rejection] = []
     rows, unknown = _rows(frames, model, rejections)
     if not rows:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from decoders.errors import Rejection
+
+if TYPE_CHECKING:
+    from decoders.can_dbc import CanModels
 
 Value = float | None
 
@@ -63,4 +66,4 @@ class DecodeContext:
     topic_vin: str
     now_ms: int
     model: str | None = None  # the vehicle's model from the registry (CAN: picks the DBC)
-    can_models: str = ""      # the CAN models file ("" = the one shipped in decoders/data)
+    can_models: CanModels | None = None  # the loaded CAN models (None: the shipped ones)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from decoders import can_v1, contract, json_v1, msgpack_v1, pb_v1
+from decoders.can_dbc import CanModels
 from decoders.catalog import load_catalog
 from decoders.errors import DecoderError, Rejected
 from decoders.readings import DecodeContext, Readings
@@ -87,7 +88,7 @@ def decoder_name_for(topic: str) -> str:
 
 
 def decode_message(topic: str, payload: bytes, now_ms: int, model: str | None = None,
-                   can_models: str = "") -> Readings:
+                   can_models: CanModels | None = None) -> Readings:
     """Size check, routing and decoding of one message. Raises Rejected for whole rejects;
     whatever else a decoder raises (its bug, or a library's) leaves as ``DecoderError``, a
     ``Rejected`` with code ``decoder_error`` naming the decoder and the exception.

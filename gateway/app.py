@@ -13,6 +13,7 @@ import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from decoders.can_dbc import load_can_models
 from features import profile_store, registry
 from features.engine import Deriver, DeriveSettings
 from features.trips import TripRules
@@ -115,8 +116,9 @@ async def run_gateway(settings: Settings) -> None:
     layout = await run_migrations(settings)
     log.info("storage layout: %s", layout.name)
     metrics = Metrics()
+    can_models = load_can_models(settings.can_models)  # checked by the settings: cached
     pipeline = Pipeline(settings, metrics, lambda n: PostgresStore(
-        settings.db_url, layout, f"gateway-writer-{n}"))
+        settings.db_url, layout, f"gateway-writer-{n}"), can_models)
     source_type = NativeMqttSource if settings.mqtt_client == "native" else AiomqttSource
     source = source_type(settings, metrics, pipeline.submit)
     started = time.time()
@@ -145,7 +147,7 @@ async def run_gateway(settings: Settings) -> None:
     await pool.open()
     runner = web.AppRunner(build_app(pool, metrics, health_info, layout, tokens,
                                      settings.insecure_no_auth, settings.default_timezone,
-                                     settings.can_models))
+                                     can_models))
     await runner.setup()
     host, port = settings.http_host_port
     await web.TCPSite(runner, host, port).start()

@@ -16,55 +16,25 @@ from gateway.http.auth import AuthConfigError
 from gateway.ops.commands import run_ops
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
 
-_HELP = {
-    "mqtt_url": "broker URL, mqtt://[user:pass@]host:port or mqtts://",
-    "db_url": "PostgreSQL URL; the database is created if missing",
-    "http": "host:port of the HTTP API",
-    "client_id": "MQTT client id (stable, so the persistent session survives restarts)",
-    "shared_group": "subscribe through $share/<group>/ so replicas split the load",
-    "mqtt_client": "native (asyncio MQTT 5, fast) or aiomqtt (paho-mqtt underneath)",
-    "inflight": "MQTT 5 Receive Maximum: unacknowledged messages the broker may send us",
-    "inflight_mb": "payload megabytes held uncommitted before the native client stops"
-                   " reading",
-    "batch_max_messages": "messages per database transaction at most",
-    "batch_max_wait_ms": "how long a batch waits to fill",
-    "writers": "parallel writer connections",
-    "poison_redeliveries": "a message in flight this many times when the process stopped is"
-                           " quarantined as a poison dead letter",
-    "log_level": "DEBUG, INFO, WARNING or ERROR",
-    "derive": "run derivations in this process (false: an ingest-only replica)",
-    "derive_interval_s": "how often derivations look for new data",
-    "profile_refresh_s": "how often served profiles of vehicles with new data are recomputed",
-    "default_timezone": "local time of vehicles not in the registry",
-    "parking_minutes": "a stop longer than this ends a trip",
-    "gap_minutes": "a data gap longer than this ends a trip",
-    "min_trip_m": "trips shorter than this (metres) are dropped",
-    "min_trip_s": "trips shorter than this (seconds) are dropped",
-    "settle_minutes": "a local day is final this long after its end (segments)",
-    "mqtt_ca_file": "CA bundle to verify the broker (mqtts://)",
-    "mqtt_cert_file": "client certificate for mutual TLS",
-    "mqtt_key_file": "its private key",
-    "can_models": "CAN models file: model -> signal mapping -> DBC (default: the shipped one)",
-    "api_tokens_file": "file of API tokens, one name:token:scope+scope per line",
-    "insecure_no_auth": "serve the API without tokens (demo only; loudly logged)",
-}
-
-
 _SETTING_KEYS = {f.name for f in fields(Settings)}
-_ENV_ONLY = ("api_tokens",)  # secrets never on the command line
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file with settings (env TELEMATICS_CONFIG)")
     defaults = Settings()
+    groups: dict[str, Any] = {}
     for f in fields(Settings):
-        if f.name in _ENV_ONLY:
+        if f.metadata["env_only"]:
             continue
+        group = f.metadata["group"]
+        if group not in groups:
+            groups[group] = p.add_argument_group(f"{group} settings")
         extra: dict[str, Any] = {"action": argparse.BooleanOptionalAction} \
             if f.type in ("bool", bool) else {}
-        p.add_argument(flag_name(f.name), dest=f.name, default=None,
-                       help=f"{_HELP.get(f.name, '')} (env {env_name(f.name)}, "
-                            f"default {getattr(defaults, f.name)!r})", **extra)
+        groups[group].add_argument(
+            flag_name(f.name), dest=f.name, default=None,
+            help=f"{f.metadata['help']} (env {env_name(f.name)}, "
+                 f"default {getattr(defaults, f.name)!r})", **extra)
 
 
 def parser() -> argparse.ArgumentParser:

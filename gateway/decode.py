@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from decoders.can_dbc import CanModels
 from decoders.errors import DecoderError, Rejected
 from decoders.registry import decode_message, decoder_name_for, needs_model, topic_vin
 from timeseries.batch import Envelope
@@ -28,7 +29,7 @@ def _log_decoder_error(exc: DecoderError, topic: str) -> None:
 
 
 def decode_envelope(topic: str, payload: bytes, received_ms: int, model: str | None = None,
-                    can_models: str = "") -> Envelope:
+                    can_models: CanModels | None = None) -> Envelope:
     """Decode one message into an envelope; bad input, or a decoder's bug, never raises."""
     try:
         readings = decode_message(topic, payload, received_ms, model, can_models)
@@ -42,7 +43,7 @@ def decode_envelope(topic: str, payload: bytes, received_ms: int, model: str | N
 
 
 async def decode_batch(store: Store, messages: Sequence[tuple[str, bytes, int]],
-                       can_models: str = "") -> list[Envelope]:
+                       can_models: CanModels | None = None) -> list[Envelope]:
     """Decode (topic, payload, received ms) messages, looking up the vehicle models the
     decoders of these topics need (one query per batch at most)."""
     vins = {topic_vin(topic) for topic, _, _ in messages if needs_model(topic)}

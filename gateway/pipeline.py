@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from decoders.can_dbc import CanModels
 from decoders.errors import Rejection
 from decoders.registry import decoder_name_for
 from gateway.decode import decode_batch
@@ -78,8 +79,10 @@ class SuspectGate:
 class Pipeline:
     """The queue between the MQTT reader and the writers."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, make_store: StoreFactory) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, make_store: StoreFactory,
+                 can_models: CanModels | None = None) -> None:
         self.settings = settings
+        self.can_models = can_models
         self.metrics = metrics
         self.make_store = make_store
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue()
@@ -155,7 +158,7 @@ class Pipeline:
                                  lambda: store.begin([(d, m.topic) for m, d in group]))
             envelopes = await self._retrying(store, len(group), lambda: decode_batch(
                 store, [(m.topic, m.payload, m.received_ms) for m, _ in group],
-                self.settings.can_models))
+                self.can_models))
         result = await self._retrying(store, len(group), lambda: store.write(envelopes))
         self._account(envelopes, result, time.perf_counter() - started)
 

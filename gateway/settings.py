@@ -6,16 +6,28 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from decoders.can_dbc import check_models_file
+from decoders.can_dbc import load_can_models
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the key."""
+
+
+Group = Literal["mqtt", "ingest", "storage", "http", "derivation", "logging"]
+
+
+def setting(default: Any, group: Group, help: str, lo: int | None = None,
+            hi: int | None = None, env_only: bool = False) -> Any:
+    """A settings field: its default, the concern it belongs to, its help text, its
+    allowed range (integers) and whether it may only come from the environment or a file
+    (secrets never on a command line). The CLI, validation and docs read these."""
+    return field(default=default, metadata={"group": group, "help": help, "range": (lo, hi),
+                                            "env_only": env_only})
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,35 +35,58 @@ class Settings:
     """Everything the gateway can be told. Field name ``x_y`` is flag ``--x-y`` and
     environment variable ``TELEMATICS_X_Y``."""
 
-    mqtt_url: str = "mqtt://127.0.0.1:1883"
-    db_url: str = "postgresql://postgres@127.0.0.1:5432/telematics"
-    http: str = "127.0.0.1:8080"
-    client_id: str = ""
-    shared_group: str = ""
-    mqtt_client: str = "native"
-    inflight: int = 1000
-    inflight_mb: int = 64
-    batch_max_messages: int = 500
-    batch_max_wait_ms: int = 50
-    writers: int = 2
-    poison_redeliveries: int = 3
-    log_level: str = "INFO"
-    derive: bool = True
-    derive_interval_s: int = 2
-    profile_refresh_s: int = 60
-    default_timezone: str = "UTC"
-    parking_minutes: int = 5
-    gap_minutes: int = 15
-    min_trip_m: int = 200
-    min_trip_s: int = 60
-    settle_minutes: int = 60
-    mqtt_ca_file: str = ""
-    mqtt_cert_file: str = ""
-    mqtt_key_file: str = ""
-    can_models: str = ""
-    api_tokens: str = ""
-    api_tokens_file: str = ""
-    insecure_no_auth: bool = False
+    mqtt_url: str = setting("mqtt://127.0.0.1:1883", "mqtt",
+                            "broker URL, mqtt://[user:pass@]host:port or mqtts://")
+    client_id: str = setting("", "mqtt", "MQTT client id (stable, so the persistent session"
+                             " survives restarts)")
+    shared_group: str = setting("", "mqtt", "subscribe through $share/<group>/ so replicas"
+                                " split the load")
+    mqtt_client: str = setting("native", "mqtt", "native (asyncio MQTT 5, fast) or aiomqtt"
+                               " (paho-mqtt underneath)")
+    inflight: int = setting(1000, "mqtt", "MQTT 5 Receive Maximum: unacknowledged messages"
+                            " the broker may send us", 1, 65535)
+    inflight_mb: int = setting(64, "mqtt", "payload megabytes held uncommitted before the"
+                               " native client stops reading", 2, 65_536)
+    mqtt_ca_file: str = setting("", "mqtt", "CA bundle to verify the broker (mqtts://)")
+    mqtt_cert_file: str = setting("", "mqtt", "client certificate for mutual TLS")
+    mqtt_key_file: str = setting("", "mqtt", "its private key")
+    batch_max_messages: int = setting(500, "ingest", "messages per database transaction at"
+                                      " most", 1, 100_000)
+    batch_max_wait_ms: int = setting(50, "ingest", "how long a batch waits to fill", 0, 60_000)
+    writers: int = setting(2, "ingest", "parallel writer connections", 1, 16)
+    poison_redeliveries: int = setting(3, "ingest", "a message in flight this many times when"
+                                       " the process stopped is quarantined as a poison dead"
+                                       " letter", 1, 100)
+    can_models: str = setting("", "ingest", "CAN models file: model -> signal mapping -> DBC"
+                              " (default: the shipped one)")
+    db_url: str = setting("postgresql://postgres@127.0.0.1:5432/telematics", "storage",
+                          "PostgreSQL URL; the database is created if missing")
+    http: str = setting("127.0.0.1:8080", "http", "host:port of the HTTP API")
+    api_tokens: str = setting("", "http", "API tokens, name:token:scope+scope separated by"
+                              " commas", env_only=True)
+    api_tokens_file: str = setting("", "http", "file of API tokens, one name:token:scope+scope"
+                                   " per line")
+    insecure_no_auth: bool = setting(False, "http", "serve the API without tokens (demo only;"
+                                     " loudly logged)")
+    derive: bool = setting(True, "derivation", "run derivations in this process (false: an"
+                           " ingest-only replica)")
+    derive_interval_s: int = setting(2, "derivation", "how often derivations look for new"
+                                     " data", 1, 3600)
+    profile_refresh_s: int = setting(60, "derivation", "how often served profiles of vehicles"
+                                     " with new data are recomputed", 1, 86_400)
+    default_timezone: str = setting("UTC", "derivation", "local time of vehicles not in the"
+                                    " registry")
+    parking_minutes: int = setting(5, "derivation", "a stop longer than this ends a trip",
+                                   1, 240)
+    gap_minutes: int = setting(15, "derivation", "a data gap longer than this ends a trip",
+                               1, 1440)
+    min_trip_m: int = setting(200, "derivation", "trips shorter than this (metres) are"
+                              " dropped", 0, 100_000)
+    min_trip_s: int = setting(60, "derivation", "trips shorter than this (seconds) are"
+                              " dropped", 0, 86_400)
+    settle_minutes: int = setting(60, "derivation", "a local day is final this long after its"
+                                  " end (segments)", 0, 10_080)
+    log_level: str = setting("INFO", "logging", "DEBUG, INFO, WARNING or ERROR")
 
     @property
     def inflight_bytes(self) -> int:
@@ -152,20 +187,11 @@ def validate(s: Settings) -> None:
         raise bad("mqtt_client", f"{s.mqtt_client!r} is not native or aiomqtt")
     if s.shared_group and any(c in s.shared_group for c in "/+#"):
         raise bad("shared_group", f"{s.shared_group!r} may not contain / + #")
-    for key, lo, hi in (("inflight", 1, 65535), ("inflight_mb", 2, 65_536),
-                        ("batch_max_messages", 1, 100_000),
-                        ("batch_max_wait_ms", 0, 60_000), ("writers", 1, 16),
-                        ("poison_redeliveries", 1, 100)):
-        value = getattr(s, key)
-        if not lo <= value <= hi:
-            raise bad(key, f"{value} outside {lo}..{hi}")
-    for key, lo, hi in (("derive_interval_s", 1, 3600), ("profile_refresh_s", 1, 86_400),
-                        ("parking_minutes", 1, 240),
-                        ("gap_minutes", 1, 1440), ("min_trip_m", 0, 100_000),
-                        ("min_trip_s", 0, 86_400), ("settle_minutes", 0, 10_080)):
-        value = getattr(s, key)
-        if not lo <= value <= hi:
-            raise bad(key, f"{value} outside {lo}..{hi}")
+    for f in fields(Settings):
+        lo, hi = f.metadata["range"]
+        value = getattr(s, f.name)
+        if lo is not None and hi is not None and not lo <= value <= hi:
+            raise bad(f.name, f"{value} outside {lo}..{hi}")
     try:
         ZoneInfo(s.default_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -175,7 +201,7 @@ def validate(s: Settings) -> None:
         raise bad("mqtt_key_file" if s.mqtt_cert_file else "mqtt_cert_file",
                   "a client certificate needs both --mqtt-cert-file and --mqtt-key-file")
     try:
-        check_models_file(s.can_models)
+        load_can_models(s.can_models)
     except (OSError, ValueError, KeyError) as exc:
         raise bad("can_models", f"cannot load the CAN models file: {exc}") from None
     for key in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", "api_tokens_file"):

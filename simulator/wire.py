@@ -16,7 +16,7 @@ from typing import Any
 
 import msgpack
 
-from decoders.can_dbc import can_model
+from decoders.can_dbc import load_can_models
 from decoders.record_pb import message_classes
 from simulator.vehicle import Chunk
 
@@ -41,7 +41,7 @@ def map_payload(chunk: Chunk, vin: str, seq: int, as_json: bool) -> bytes:
 @cache
 def _can_layout(model: str) -> list[tuple[Any, dict[str, str]]]:
     """Per DBC message of the model's mapping: the message and its VSS path per signal."""
-    m = can_model("", model)
+    m = load_can_models().for_model(model)
     return [(msg, {s.name: m.signals[s.name].vss for s in msg.signals if s.name in m.signals})
             for msg in m.messages.values()]
 

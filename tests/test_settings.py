@@ -47,3 +47,14 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     cfg.write_text("mqtt_uri = 'mqtt://x:1'\n")
     with pytest.raises(SettingsError, match="unknown key 'mqtt_uri'"):
         load({"config": str(cfg)}, {})
+
+
+def test_every_setting_is_described_once_and_documented() -> None:
+    from dataclasses import fields
+
+    from gateway.settings import env_name, flag_name
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for f in fields(Settings):
+        assert f.metadata["help"] and f.metadata["group"], f.name
+        shown = env_name(f.name) if f.metadata["env_only"] else flag_name(f.name)
+        assert shown in readme, f"README settings table lacks {shown}"

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
+from decoders.can_dbc import CanModels, load_can_models
 from gateway.http import api_service, api_usage, api_vehicles, status_page, webhooks
 from gateway.http.auth import INSECURE, TOKENS, ApiToken
 from gateway.http.common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
@@ -66,7 +67,8 @@ async def docs(_: web.Request) -> web.Response:
 
 def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callable[[], dict[str,
               Any]], layout: Layout, tokens: list[ApiToken], insecure: bool = False,
-              default_tz: str = "UTC", can_models: str = "") -> web.Application:
+              default_tz: str = "UTC", can_models: CanModels | None = None
+              ) -> web.Application:
     """The aiohttp application."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=20 * 1024 * 1024)
     app[POOL] = pool
@@ -76,7 +78,7 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
     app[TOKENS] = tokens
     app[INSECURE] = insecure
     app[DEFAULT_TZ] = default_tz
-    app[CAN_MODELS] = can_models
+    app[CAN_MODELS] = can_models or load_can_models()
     for path, handler in (("/health", health), ("/ready", ready), ("/metrics", metrics),
                           ("/openapi.json", openapi), ("/docs", docs), ("/", status_page.page),
                           ("/status.json", status_page.status)):

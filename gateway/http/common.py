@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from decoders.can_dbc import CanModels
 from decoders.sanity import vin_problem
 from gateway.http.errors import problem
 from gateway.metrics import Metrics
@@ -18,7 +19,7 @@ from timeseries.schema import Layout
 POOL = web.AppKey("pool", AsyncConnectionPool)
 METRICS = web.AppKey("metrics", Metrics)
 LAYOUT = web.AppKey("layout", Layout)
-CAN_MODELS = web.AppKey("can_models", str)
+CAN_MODELS = web.AppKey("can_models", CanModels)
 HealthInfo = Callable[[], dict[str, Any]]
 HEALTH: web.AppKey[HealthInfo] = web.AppKey("health")
 DEFAULT_TZ = web.AppKey("default_tz", str)

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from decoders.can_dbc import load_can_models
 from gateway.app import run_migrations
 from gateway.mqtt.aiomqtt_source import make_client
 from gateway.ops import replay
@@ -34,7 +35,8 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         records = replay.load(Path(args.file), set(args.vin), args.frm, args.to,
                               args.pcap_port)
         if args.direct:
-            n = await replay.direct(records, settings.db_url, can_models=settings.can_models)
+            n = await replay.direct(records, settings.db_url,
+                                    can_models=load_can_models(settings.can_models))
         else:
             target = replace(settings, mqtt_url=args.to_broker) if args.to_broker else settings
             n = await replay.to_broker(records, target,
@@ -43,7 +45,8 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     layout = await run_migrations(settings)
     async with await connect(settings.db_url, application="gateway-dl-replay") as conn:
-        results = await retry_reason(conn, layout, args.reason, settings.can_models)
+        results = await retry_reason(conn, layout, args.reason,
+                                     load_can_models(settings.can_models))
     for r in results:
         print(json.dumps(r))
     print(f"retried {len(results)} dead letters", file=sys.stderr)

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from decoders.can_dbc import CanModels
 from decoders.registry import needs_model, topic_vin
 from gateway.decode import decode_envelope
 from timeseries.schema import Layout
@@ -15,7 +16,7 @@ from timeseries.writer import BatchWriter
 
 
 async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int,
-                can_models: str = "") -> dict[str, Any] | None:
+                can_models: CanModels | None = None) -> dict[str, Any] | None:
     """Decode a dead letter again; store what is valid now; record the outcome."""
     cur = await conn.execute("SELECT topic, payload FROM dead_letters WHERE id = %s", (dl_id,))
     row = await cur.fetchone()
@@ -41,7 +42,7 @@ async def retry(conn: psycopg.AsyncConnection, layout: Layout, dl_id: int,
 
 
 async def retry_reason(conn: psycopg.AsyncConnection, layout: Layout, reason: str,
-                       can_models: str = "") -> list[dict[str, Any]]:
+                       can_models: CanModels | None = None) -> list[dict[str, Any]]:
     """Retry every dead letter of one reason code."""
     cur = await conn.execute("SELECT id FROM dead_letters WHERE reason_code = %s ORDER BY id",
                              (reason,))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from decoders.can_dbc import CanModels
 from decoders.registry import topic_vin
 from gateway.decode import decode_batch
 from gateway.mqtt.publisher import Outgoing, publish_all
@@ -71,7 +72,7 @@ async def to_broker(records: list[Record], settings: Settings, speed: float | No
 
 
 async def direct(records: list[Record], db_url: str, batch: int = 500,
-                 can_models: str = "") -> int:
+                 can_models: CanModels | None = None) -> int:
     """Through decode + validation + dedup into the database, without a broker."""
     progress = Progress(len(records))
     async with await connect(db_url, application="gateway-replay") as conn:
