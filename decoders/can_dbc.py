@@ -3,6 +3,18 @@
 A model names a mapping file (DBC signal -> catalog signal), which names its DBC file.
 Everything is loaded once per models file and cached: decoding stays free of I/O after
 the first CAN message.
+
+Real-world DBC files often need relaxing to load (``decoders.dbc_loader``); unless the
+mapping file says ``"strict": true``, what was relaxed is kept in ``CanModel.relaxed``.
+
+A mapping entry is a catalog signal name, or ``{"vss": name, "factor": x}`` when the DBC's
+unit differs from the catalog's (e.g. mph to km/h: 1.609344); a DBC unit known to differ
+from the catalog's without a factor is refused at load.
+
+A raw value that the DBC names (``VAL_``: "SNA", "Init", "Error") on a signal mapped to a
+numeric catalog signal means "not available": no value is stored and the decoder counts it
+(``Readings.unavailable_values``). On a boolean it is the raw 0/1, else not available; on
+an enum the label is the value.
 """
 
 from __future__ import annotations
@@ -19,6 +31,11 @@ from typing import Any
 import cantools
 
 from decoders.catalog import load_catalog
+from decoders.dbc_loader import load_dbc
+from decoders.units import same_unit
+
+UNAVAILABLE = object()  # what a converter returns for a named raw value with no reading
+NamedValue = cantools.database.namedsignalvalue.NamedSignalValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,7 @@ class CanModel:
     dbc_name: str
     messages: dict[int, Any]
     signals: dict[str, Target]
+    relaxed: tuple[str, ...] = ()  # what the loader had to relax to read the DBC file
 
 
 def shipped_models() -> Path:
@@ -43,34 +61,46 @@ def shipped_models() -> Path:
     return Path(str(resources.files("decoders") / "data" / "can" / "models.json"))
 
 
-def _converter(kind: str, scale: float) -> Callable[[Any], Any]:
+def _boolean(v: Any) -> Any:
+    if isinstance(v, NamedValue):
+        return bool(v.value) if v.value in (0, 1) else UNAVAILABLE
+    return v if isinstance(v, str) else bool(v)
+
+
+def _converter(kind: str, scale: float, factor: float = 1.0) -> Callable[[Any], Any]:
     if kind == "enum":
         return lambda v: getattr(v, "name", v)  # a VAL_ label; a raw number fails the enum
     if kind == "bool":
-        return lambda v: v if isinstance(v, str) else bool(v)
+        return _boolean
+    if factor != 1.0:
+        return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else float(v) * factor
     exponent = math.log10(abs(scale)) if scale else 0.0
     if abs(exponent - round(exponent)) < 1e-9 and exponent < 0:
         digits = -round(exponent)  # the DBC's resolution: drop binary noise below it
-        return lambda v: round(float(v), digits) if not isinstance(v, str) else v
-    return lambda v: float(v) if not isinstance(v, str) else v
+        return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else round(float(v), digits)
+    return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else float(v)
 
 
 @cache
 def _load_mapping(path: Path) -> CanModel:
     raw = json.loads(path.read_text("utf-8"))
-    db = cantools.database.load_file(str(path.parent / raw["dbc"]))
-    if not isinstance(db, cantools.database.can.Database):
-        raise ValueError(f"{raw['dbc']} is not a CAN database")
+    db, relaxed = load_dbc(path.parent / raw["dbc"], bool(raw.get("strict", False)))
     catalog = load_catalog().signals
-    scales = {s.name: s.scale for m in db.messages for s in m.signals}
+    dbc_signals = {s.name: s for m in db.messages for s in m.signals}
     signals: dict[str, Target] = {}
-    for dbc_signal, vss in raw["signals"].items():
+    for dbc_signal, entry in raw["signals"].items():
+        vss, factor = (entry, 1.0) if isinstance(entry, str) else \
+            (entry["vss"], float(entry.get("factor", 1.0)))
         if vss not in catalog:
             raise ValueError(f"{path}: {dbc_signal} maps to {vss}, which is not in the catalog")
-        if dbc_signal not in scales:
+        if dbc_signal not in dbc_signals:
             raise ValueError(f"{path}: {dbc_signal} is not a signal of {raw['dbc']}")
-        signals[dbc_signal] = Target(vss, _converter(catalog[vss].type, scales[dbc_signal]))
-    return CanModel(raw["dbc"], {m.frame_id: m for m in db.messages}, signals)
+        spec, dbc = catalog[vss], dbc_signals[dbc_signal]
+        if factor == 1.0 and spec.unit and dbc.unit and not same_unit(dbc.unit, spec.unit):
+            raise ValueError(f"{path}: {dbc_signal} is in {dbc.unit!r}, {vss} in"
+                             f" {spec.unit!r}: give a factor ({{\"vss\": ..., \"factor\": x}})")
+        signals[dbc_signal] = Target(vss, _converter(spec.type, dbc.scale, factor))
+    return CanModel(raw["dbc"], {m.frame_id: m for m in db.messages}, signals, relaxed)
 
 
 @dataclass(frozen=True, slots=True)

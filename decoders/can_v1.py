@@ -13,7 +13,7 @@ from typing import Any
 
 import cantools
 
-from decoders.can_dbc import CanModel, load_can_models
+from decoders.can_dbc import UNAVAILABLE, CanModel, load_can_models
 from decoders.contract import check_document
 from decoders.errors import Rejected, Rejection
 from decoders.msgpack_v1 import unpack
@@ -40,7 +40,7 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
         raise Rejected("schema", f"frames has {len(frames)} entries, over the {MAX_FRAMES} limit")
     model = (ctx.can_models or load_can_models()).for_model(ctx.model)
     rejections: list[Rejection] = []
-    rows, unknown = _rows(frames, model, rejections)
+    rows, unknown, unavailable = _rows(frames, model, rejections)
     if not rows:
         ids = ", ".join(sorted(unknown)) or "none"
         first = rejections[0].detail if rejections else f"ids not in {model.dbc_name}: {ids}"
@@ -55,14 +55,17 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
         "signals": {n: [rows[t].get(n) for t in times] for n in names}}, ctx)
     readings.rejections[:0] = rejections
     readings.unknown_frames = sum(unknown.values())
+    readings.unavailable_values = unavailable
     return readings
 
 
 def _rows(frames: list[Any], model: CanModel, rejections: list[Rejection]
-          ) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
-    """Catalog signal values by frame time, and how many frames each unknown id had."""
+          ) -> tuple[dict[int, dict[str, Any]], dict[str, int], int]:
+    """Catalog signal values by frame time, how many frames each unknown id had, and how
+    many raw values were named "not available" by the DBC."""
     rows: dict[int, dict[str, Any]] = {}
     unknown: dict[str, int] = {}
+    unavailable = 0
     for i, frame in enumerate(frames):
         if type(frame) is not list or len(frame) != 3 or type(frame[0]) is not int \
                 or type(frame[1]) is not int or type(frame[2]) is not bytes:
@@ -84,5 +87,9 @@ def _rows(frames: list[Any], model: CanModel, rejections: list[Rejection]
         for signal, value in decoded.items():
             target = model.signals.get(signal)
             if target is not None:
-                row[target.vss] = target.convert(value)
-    return rows, unknown
+                converted = target.convert(value)
+                if converted is UNAVAILABLE:
+                    unavailable += 1
+                else:
+                    row[target.vss] = converted
+    return rows, unknown, unavailable

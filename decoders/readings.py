@@ -45,6 +45,7 @@ class Readings:
     rejections: list[Rejection] = field(default_factory=list)
     value_count: int = 0
     unknown_frames: int = 0  # CAN frames whose id the vehicle's DBC does not describe
+    unavailable_values: int = 0  # CAN raw values the DBC names (SNA, Init, Error): no reading
 
     @property
     def columns(self) -> dict[str, list[Value]]:

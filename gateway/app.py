@@ -117,6 +117,10 @@ async def run_gateway(settings: Settings) -> None:
     log.info("storage layout: %s", layout.name)
     metrics = Metrics()
     can_models = load_can_models(settings.can_models)  # checked by the settings: cached
+    for name, model in {"(default)": can_models.default, **can_models.by_model}.items():
+        if model.relaxed:
+            log.warning("CAN model %s: %s needed relaxing to load: %s", name, model.dbc_name,
+                        "; ".join(model.relaxed))
     pipeline = Pipeline(settings, metrics, lambda n: PostgresStore(
         settings.db_url, layout, f"gateway-writer-{n}"), can_models)
     source_type = NativeMqttSource if settings.mqtt_client == "native" else AiomqttSource

@@ -26,6 +26,9 @@ class Metrics:
         self.unknown_can_frames = Counter("telematics_unknown_can_frames",
                                           "CAN frames whose id the vehicle's DBC does not"
                                           " describe (counted, not rejected)", registry=r)
+        self.signal_unavailable = Counter(
+            "telematics_signal_unavailable", "CAN raw values the DBC names as not available"
+            " (SNA, Init, Error): counted, not stored, not rejected", registry=r)
         self.rejected = Counter("telematics_messages_rejected",
                                 "Rejections (whole or partial) by reason", ["reason"], registry=r)
         for code in REJECT_CODES:

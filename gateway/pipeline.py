@@ -202,6 +202,7 @@ class Pipeline:
                     newest = max(newest, max(env.readings.ts_ms))
                 m.unknown_events.inc(sum(1 for e in env.readings.events if not e.known))
                 m.unknown_can_frames.inc(env.readings.unknown_frames)
+                m.signal_unavailable.inc(env.readings.unavailable_values)
         m.rejected.labels("storage").inc(len(result.rejected_by_storage))
         if newest:
             m.lag_seconds.observe(max(0.0, (now_ms - newest) / 1000))

@@ -46,6 +46,11 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e ".[dev]"
   rm -f .venv/.installed-*; touch "$stamp"
 fi
+# Real-world DBC files for the tests (the opendbc collection, MIT): only its data files are
+# read, so its runtime dependencies are not installed
+if ! .venv/bin/python -c "import importlib.metadata as m; m.distribution('opendbc')" 2>/dev/null; then
+  .venv/bin/pip install -q --no-deps "opendbc==0.3.1"
+fi
 # PGlite + TimescaleDB (WASM) for tests/test_timescale.py: TimescaleDB is not packaged here
 if [ ! -d tests/timescale/node_modules ]; then
   (cd tests/timescale && npm install --silent --no-audit --no-fund --legacy-peer-deps >/dev/null)
