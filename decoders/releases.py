@@ -1,8 +1,10 @@
 """VSS catalog releases: turn values a vehicle sends in its release's units into ours.
 
 The catalog (``data/vss_catalog.json``) follows one VSS release; ``data/vss_releases.json``
-lists the other releases we accept and, per signal, what changed (VSS 6 sends
-``Vehicle.TraveledDistance`` as metres in a uint32 where the catalog stores km).
+lists the releases we accept and, per catalog signal, how that release differs: its unit
+and type and the factor into ours (VSS 6 sends ``Vehicle.TraveledDistance`` as metres in a
+uint32 where the catalog stores km), and its name there when it was renamed (VSS 6:
+``...CombustionEngine.EngineCoolant.Temperature`` for our ``...CombustionEngine.ECT``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Change:
     unit: str
     type: str
     to_catalog: float
+    path: str = ""  # the signal's name in that release, when it was renamed
 
 
 @cache
@@ -61,7 +64,9 @@ def to_catalog(release: object, signals: dict[Any, Any], rejections: list[Reject
     changes = releases()[release]
     out = dict(signals)
     for name, change in changes.items():
-        values = signals.get(name)
+        if change.path and change.path in out:
+            out[name] = out.pop(change.path)  # delivered under its name in that release
+        values = out.get(name)
         if not isinstance(values, list):
             continue
         converted: list[float | None] = []

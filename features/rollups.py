@@ -17,7 +17,15 @@ import numpy as np
 import psycopg
 
 from decoders.catalog import load_catalog
-from features.trips import Samples, Trip, TripRules, energy_events, night_seconds, segment
+from features.trips import (
+    IGNITION_OFF,
+    Samples,
+    Trip,
+    TripRules,
+    energy_events,
+    night_seconds,
+    segment,
+)
 
 DAY_MS = 86_400_000
 _COLUMNS = ("speed_kmh", "odometer_km", "ignition", "latitude", "longitude", "accel_long_ms2",
@@ -52,8 +60,8 @@ async def _anchor(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bo
         f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
         f" WHERE vehicle_id = %s AND ts {op} to_timestamp(%s / 1000.0)"
         " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
-        " AND ignition = 0",
-        (vid, t_ms, lo, hi),
+        " AND ignition = ANY(%s)",
+        (vid, t_ms, lo, hi, list(IGNITION_OFF)),
     )
     row = await cur.fetchone()
     return int(row[0]) if row and row[0] is not None else t_ms + lim

@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-IGN_OFF, IGN_ACC, IGN_ON, IGN_START = 0.0, 1.0, 2.0, 3.0
+from decoders.catalog import load_catalog
+
+_IGNITION = load_catalog().signals["Vehicle.LowVoltageSystemState"].values
+
+
+def _code(state: str) -> float:
+    """The stored code of an ignition state (its index in the catalog's enum)."""
+    return float(_IGNITION.index(state))
+
+
+IGN_OFF, IGN_ON, IGN_START, IGN_LOCK = _code("OFF"), _code("ON"), _code("START"), _code("LOCK")
+IGNITION_OFF = (IGN_OFF, IGN_LOCK)  # stored codes that end a trip
 MAX_PLAUSIBLE_KMH = 300.0
 HARSH_MS2 = 3.5
 
@@ -81,7 +92,7 @@ def segment(s: Samples, rules: TripRules) -> tuple[list[Trip], int]:
             if _breaks(ts, odo, i, rules):
                 bounds.append((start, i - 1))
                 start = None
-            elif ign == IGN_OFF:
+            elif ign in IGNITION_OFF:
                 bounds.append((start, i))
                 start, prev_on = None, False
                 continue
