@@ -37,9 +37,9 @@ def unit(u: str | None) -> str:
 
 
 def compatible(ours: str, vss: dict[str, Any]) -> bool:
-    return {"float": vss["datatype"] in NUMERIC, "int": vss["datatype"] in NUMERIC,
+    return bool({"float": vss["datatype"] in NUMERIC, "int": vss["datatype"] in NUMERIC,
             "bool": vss["datatype"] == "boolean",
-            "enum": vss["datatype"] == "string"}[ours]
+            "enum": vss["datatype"] == "string"}[ours])
 
 
 @pytest.mark.parametrize("name", list(ENTRIES))
