@@ -130,7 +130,11 @@ async def run_gateway(settings: Settings) -> None:
     def health_info() -> dict[str, Any]:
         now_ms = int(time.time() * 1000)
         since = max(pipeline.last_commit_ms, int(started * 1000))
-        return {"broker_connected": source.connected.is_set(), "in_flight": pipeline.pending,
+        return {"broker_connected": source.connected.is_set(), "mqtt_protocol": source.protocol,
+                "broker_last_error": source.last_error,
+                "mqtt_session_lost": source.session_lost,
+                "mqtt_session_lost_at_ms": int(source.session_lost_at * 1000),
+                "in_flight": pipeline.pending,
                 "in_flight_bytes": source.held_bytes,
                 "uptime_s": round(time.time() - started, 1), "storage": layout.name,
                 "last_commit_ms": pipeline.last_commit_ms,

@@ -43,6 +43,12 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400), registry=r)
         self.inflight = Gauge("telematics_inflight_messages", "Received, not yet acknowledged",
                               registry=r)
+        self.session_lost = Counter(
+            "telematics_mqtt_session_lost", "Reconnects that found the broker had dropped the"
+            " gateway's session (what it queued meanwhile is lost)", registry=r)
+        self.retained_skipped = Counter(
+            "telematics_mqtt_retained_skipped", "Retained copies replayed by the broker at"
+            " subscribe time, acknowledged and not ingested again", registry=r)
         self.reconnects = Counter("telematics_broker_reconnects", "Broker (re)connections",
                                   registry=r)
         self.derive_pending = Gauge("telematics_derivation_pending_vehicles",

@@ -41,6 +41,8 @@ class Settings:
                              " survives restarts)")
     shared_group: str = setting("", "mqtt", "subscribe through $share/<group>/ so replicas"
                                 " split the load")
+    mqtt_protocol: str = setting("auto", "mqtt", "MQTT version: 5, 3.1.1, or auto (5, falling"
+                                 " back to 3.1.1 when the broker refuses 5)")
     mqtt_client: str = setting("native", "mqtt", "native (asyncio MQTT 5, fast) or aiomqtt"
                                " (paho-mqtt underneath)")
     inflight: int = setting(1000, "mqtt", "MQTT 5 Receive Maximum: unacknowledged messages"
@@ -183,6 +185,8 @@ def validate(s: Settings) -> None:
     _host, _, port = s.http.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise bad("http", f"{s.http!r} is not host:port")
+    if s.mqtt_protocol not in ("5", "3.1.1", "auto"):
+        raise bad("mqtt_protocol", f"{s.mqtt_protocol!r} is not 5, 3.1.1 or auto")
     if s.mqtt_client not in ("native", "aiomqtt"):
         raise bad("mqtt_client", f"{s.mqtt_client!r} is not native or aiomqtt")
     if s.shared_group and any(c in s.shared_group for c in "/+#"):

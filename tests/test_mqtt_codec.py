@@ -90,7 +90,7 @@ class Transport(asyncio.Transport):
 
 
 async def test_packets_split_anywhere_are_reassembled() -> None:
-    got: list[tuple[str, int, int, bytes]] = []
+    got: list[tuple[str, int, int, bytes, bool]] = []
     wire = Wire(lambda *p: got.append(p))
     wire.connection_made(Transport())
     big = bytes(range(256)) * 80  # 20 kB: a 3-byte remaining length
@@ -98,7 +98,8 @@ async def test_packets_split_anywhere_are_reassembled() -> None:
               + publish("a/c", big, mid=2) + publish("a/d", b"", qos=0) + b"\xd0\x00")
     for k in range(0, len(stream), 3):
         wire.data_received(stream[k:k + 3])
-    assert got == [("a/b", 1, 1, b"one"), ("a/c", 1, 2, big), ("a/d", 0, 0, b"")]
+    assert got == [("a/b", 1, 1, b"one", False), ("a/c", 1, 2, big, False),
+                   ("a/d", 0, 0, b"", False)]
     assert (await wire.connack).reason == 0
 
 

@@ -33,7 +33,8 @@ async def ready(request: web.Request) -> web.Response:
     info = request.app[HEALTH]()
     problems = []
     if not info.get("broker_connected"):
-        problems.append("broker not connected")
+        why = info.get("broker_last_error")
+        problems.append("broker not connected" + (f" ({why})" if why else ""))
     try:
         async with request.app[POOL].connection(timeout=2) as conn:
             await conn.execute("SELECT 1")

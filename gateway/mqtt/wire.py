@@ -1,5 +1,5 @@
-"""One MQTT 5 connection as an asyncio protocol: packets split out of the byte stream,
-outgoing packets written together once per event-loop pass."""
+"""One MQTT connection (5 or 3.1.1) as an asyncio protocol: packets split out of the byte
+stream, outgoing packets written together once per event-loop pass."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.mqtt import codec as mc
-from gateway.mqtt.errors import MqttError
+from gateway.mqtt.errors import BrokerProtocolError, MqttError
 
-OnPublish = Callable[[str, int, int, bytes], None]  # topic, qos, packet id, payload
+OnPublish = Callable[[str, int, int, bytes, bool], None]  # topic, qos, id, payload, retain
 
 
 class Wire(asyncio.Protocol):
-    """Parses what the broker sends and buffers what we send."""
+    """Parses what the broker sends and buffers what we send. ``max_packet`` (bytes, 0 =
+    the protocol's limit) is what this client announced it accepts: a larger packet is a
+    protocol error before it is buffered whole [MQTT-3.1.2-24]."""
 
-    def __init__(self, on_publish: OnPublish) -> None:
+    def __init__(self, on_publish: OnPublish, level: int = mc.PROTOCOL_V5,
+                 max_packet: int = 0) -> None:
         loop = asyncio.get_running_loop()
         self.on_publish = on_publish
+        self.level = level
+        self.max_packet = max_packet
         self.connack: asyncio.Future[mc.Connack] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._subacks: dict[int, asyncio.Future[list[int]]] = {}
@@ -29,6 +34,7 @@ class Wire(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._sent = False
         self._ping_outstanding = False
+        self._paused_since_ping = False
         self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -51,6 +57,7 @@ class Wire(asyncio.Protocol):
         buf = self._buf
         buf += data
         pos, end = 0, len(buf)
+        v5 = self.level == mc.PROTOCOL_V5
         try:
             while end - pos >= 2:
                 first = buf[pos]
@@ -61,22 +68,30 @@ class Wire(asyncio.Protocol):
                         length, i = mc.read_varint(buf, pos + 1)
                     except IndexError:
                         break
+                if self.max_packet and i - pos + length > self.max_packet:
+                    raise mc.ProtocolError(f"packet of {i - pos + length} bytes over the"
+                                           f" {self.max_packet} we accept [MQTT-3.1.2-24]")
                 if i + length > end:
                     break
                 if first >> 4 == mc.PUBLISH:
-                    self.on_publish(*mc.parse_publish(first & 0x0F, buf[i:i + length]))
+                    if first & 0x06 == 0x04:
+                        raise mc.ProtocolError("QoS 2 PUBLISH on a QoS 1 subscription: the"
+                                               " broker must not exceed the granted QoS")
+                    topic, qos, mid, payload = mc.parse_publish(first & 0x0F,
+                                                                buf[i:i + length], v5, True)
+                    self.on_publish(topic, qos, mid, payload, bool(first & 0x01))
                 else:
                     self._control(first >> 4, bytes(buf[i:i + length]))
                 pos = i + length
         except (mc.ProtocolError, IndexError, ValueError) as exc:
-            self._fail(MqttError(f"protocol error from the broker: {exc}"))
+            self._fail(BrokerProtocolError(f"protocol error from the broker: {exc}"))
         del buf[:pos]
 
     def _control(self, kind: int, body: bytes) -> None:
         if kind == mc.CONNACK and not self.connack.done():
-            self.connack.set_result(mc.parse_connack(body))
+            self.connack.set_result(mc.parse_connack(body, self.level))
         elif kind == mc.SUBACK:
-            packet_id, codes = mc.parse_suback(body)
+            packet_id, codes = mc.parse_suback(body, self.level)
             fut = self._subacks.get(packet_id)
             if fut is not None and not fut.done():
                 fut.set_result(codes)
@@ -84,9 +99,8 @@ class Wire(asyncio.Protocol):
             self._ping_outstanding = False
         elif kind == mc.PUBACK:
             pass  # of a QoS 1 publish of ours: nothing waits for it
-        elif kind == mc.DISCONNECT:
-            code = body[0] if body else 0
-            self._fail(MqttError(f"broker disconnected us: {mc.reason_text(code)}"))
+        elif kind == mc.DISCONNECT and self.level == mc.PROTOCOL_V5:
+            self._fail(MqttError(f"broker disconnected us: {mc.parse_disconnect(body)}"))
         else:
             raise mc.ProtocolError(f"unexpected packet type {kind}")
 
@@ -113,6 +127,7 @@ class Wire(asyncio.Protocol):
         """Stop reading from the socket (TCP backpressure to the broker)."""
         if not self.paused and self._transport is not None:
             self.paused = True
+            self._paused_since_ping = True
             self._transport.pause_reading()
 
     def resume(self) -> None:
@@ -122,18 +137,23 @@ class Wire(asyncio.Protocol):
             self._transport.resume_reading()
 
     async def serve(self, keepalive: int) -> None:
-        """Ping when idle until the connection ends; always raises MqttError at the end."""
+        """Ping when idle until the connection ends; always raises MqttError at the end.
+
+        While reading is paused (backpressure) a PINGRESP cannot be read, so a missing
+        PINGRESP counts only when reading went on for the whole interval since the ping;
+        the PINGREQs still go out, so the broker keeps seeing us alive."""
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self.closed), keepalive / 2)
                 if self.closed.done():
                     break
-                if self._ping_outstanding:
+                if self._ping_outstanding and not self._paused_since_ping:
                     self._fail(MqttError(f"no PINGRESP within {keepalive} s: broker gone"))
                     break
-                if not self._sent:
+                if not self._sent or self.paused:
                     self._ping_outstanding = True
+                    self._paused_since_ping = self.paused
                     self.send(mc.PINGREQ_PACKET)
                 self._sent = False
         finally:
