@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,3 +121,53 @@ def test_large_payloads_are_bounded_by_bytes_held(broker: Broker, db_url: str,
         assert query(db_url, "SELECT min(size), max(size) FROM dead_letters")[0] == (size, size)
     finally:
         gw.stop()
+
+
+def test_a_long_stall_with_big_payloads_causes_no_self_disconnect(
+        broker: Broker, db_url: str, tmp_path: Path) -> None:
+    """The database blocked for STALL_SECONDS (default 100) while big payloads arrive: the
+    byte budget pauses reading, the keep-alive goes on without PINGRESPs being read, the
+    gateway never drops its own connection, and what it holds stays within the budget."""
+    stall = float(os.environ.get("STALL_SECONDS", "100"))
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-long-stall", inflight_mb="2")
+    gw.start()
+    size, count = 400_000, 30
+    peak_bytes, peak_rss = 0, 0.0
+    with publishing_while_locked(broker, db_url, "dead_letters", "long-stall") as pub:
+        for k in range(count):
+            pub.publish("vehicles/WVWZZZ1JZ3W386752/telemetry", bytes([k]) * size,
+                        qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + stall
+        while time.monotonic() < deadline:
+            health = gw.get("/health")
+            peak_bytes = max(peak_bytes, health["in_flight_bytes"])
+            assert gw.proc is not None
+            peak_rss = max(peak_rss, _rss_mb(gw.proc.pid))
+            assert health["broker_connected"], health
+            time.sleep(2)
+    try:
+        wait_until(lambda: query(db_url, "SELECT count(*) FROM dead_letters")[0][0] == count,
+                   60, "every payload dead-lettered once the database answered")
+        assert peak_bytes <= 2_000_000 + 2 * size
+        assert "broker connection lost" not in gw.log.read_text()
+        assert metric(gw, "telematics_broker_reconnects_total") == 1
+        print(f"stall {stall:.0f} s: peak held {peak_bytes / 1e6:.1f} MB, peak RSS"
+              f" {peak_rss:.0f} MB, 1 connection")
+    finally:
+        gw.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric(gw: Gateway, name: str) -> float:
+    import urllib.request
+    with urllib.request.urlopen(gw.base + "/metrics", timeout=10) as resp:  # noqa: S310
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise KeyError(name)

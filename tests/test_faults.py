@@ -107,6 +107,7 @@ def test_broker_restart_resumes_the_persistent_session(broker: Broker, db_url: s
                   "garbage": t1["garbage"] + t2["garbage"], "faults": {}}
         wait_for_everything(db_url, merged)
         assert_matches_truth(db_url, merged)
+        assert gw.get("/health")["mqtt_session_lost"] == 0  # persistence kept the session
     finally:
         gw.stop()
 
