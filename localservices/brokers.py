@@ -118,3 +118,67 @@ class RabbitBroker:
     def remove(self) -> None:
         """Delete the node's folder (after the last stop)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class EjabberdBroker:
+    """A private ejabberd node serving only MQTT 5 (mod_mqtt), anonymous logins. Debian's
+    ``ejabberdctl`` runs the node as the ``ejabberd`` user, so its folder lives in /tmp,
+    owned by that user."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="telematics-ejabberd-"))
+        self.port = free_port()
+        self.node = f"telematics-test-{uuid.uuid4().hex[:6]}@localhost"
+        (self.dir / "ejabberd.yml").write_text(
+            "hosts:\n  - localhost\nloglevel: warning\nauth_method: [anonymous]\n"
+            "anonymous_protocol: login_anon\nlisten:\n  -\n"
+            f"    port: {self.port}\n    ip: \"127.0.0.1\"\n    module: mod_mqtt\n"
+            "    backlog: 1000\nmodules:\n  mod_mqtt:\n    max_queue: unlimited\n"
+            "    session_expiry: 604800\n")
+        (self.dir / "ejabberdctl.cfg").write_text("")  # not the system's
+        for sub in ("logs", "spool"):
+            (self.dir / sub).mkdir()
+        account = pwd.getpwnam("ejabberd")
+        for path in (self.dir, *self.dir.iterdir()):
+            os.chown(path, account.pw_uid, account.pw_gid)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        """Whether the ejabberd package is installed."""
+        return shutil.which("ejabberdctl") is not None
+
+    @property
+    def url(self) -> str:
+        """mqtt://user:password@127.0.0.1:<port> (anonymous logins still need a user name
+        in ejabberd; any name and password are accepted)"""
+        return f"mqtt://telematics:anonymous@127.0.0.1:{self.port}"
+
+    def _ctl(self, *args: str) -> list[str]:
+        return ["ejabberdctl", "--node", self.node, "--config-dir", str(self.dir),
+                "--ctl-config", str(self.dir / "ejabberdctl.cfg"),
+                "--config", str(self.dir / "ejabberd.yml"),
+                "--logs", str(self.dir / "logs"), "--spool", str(self.dir / "spool"), *args]
+
+    def start(self) -> None:
+        """Start the node in the foreground and wait until MQTT accepts connections."""
+        with open(self.dir / "ejabberd.out", "ab") as log:
+            self.proc = subprocess.Popen(self._ctl("foreground"), stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         cwd=self.dir)
+        wait_until(lambda: _accepting(self.port), 120, "ejabberd MQTT listener", every=0.5)
+
+    def stop(self) -> None:
+        """Stop the node (sessions are kept in its spool)."""
+        if self.proc and self.proc.poll() is None:
+            subprocess.run(self._ctl("stop"), capture_output=True, timeout=60, check=False)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        time.sleep(0.5)
+
+    def remove(self) -> None:
+        """Delete the node's folder (after the last stop)."""
+        shutil.rmtree(self.dir, ignore_errors=True)

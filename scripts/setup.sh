@@ -15,6 +15,10 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
+# other MQTT brokers for the interoperability tests (each test starts its own instance)
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+command -v ejabberdctl >/dev/null || need+=(ejabberd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"
