@@ -38,7 +38,7 @@ async def run_migrations(settings: Settings) -> Layout:
     """Create the database if needed and bring the schema up to date."""
     await ensure_database(settings.db_url)
     async with await connect(settings.db_url, application="gateway-migrate") as conn:
-        return await migrate(conn)
+        return await migrate(conn, settings.storage)  # type: ignore[arg-type]
 
 
 async def _keep_partitions_ahead(settings: Settings) -> None:

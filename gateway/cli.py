@@ -15,6 +15,7 @@ from gateway.app import run_gateway, run_import, run_migrations
 from gateway.http.auth import AuthConfigError
 from gateway.ops.commands import run_ops
 from gateway.settings import Settings, SettingsError, env_name, flag_name, load
+from timeseries.storage_choice import StorageUnavailable
 
 _SETTING_KEYS = {f.name for f in fields(Settings)}
 
@@ -101,14 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("capture", "replay", "replay-dead-letters"):
         return asyncio.run(run_ops(settings, args))
-    if args.command == "migrate":
-        layout = asyncio.run(run_migrations(settings))
-        print(f"schema up to date ({layout.name})")
-        return 0
     try:
+        if args.command == "migrate":
+            layout = asyncio.run(run_migrations(settings))
+            print(f"schema up to date ({layout.name})")
+            return 0
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_gateway(settings))
-    except (SettingsError, AuthConfigError) as exc:
+    except (SettingsError, AuthConfigError, StorageUnavailable) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     return 0

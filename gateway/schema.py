@@ -16,6 +16,7 @@ from timeseries.schema import (
     registry_ddl,
     vehicles_hot_ddl,
 )
+from timeseries.storage_choice import Storage
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base tables", (base_migration,)),
@@ -26,6 +27,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-async def migrate(conn: psycopg.AsyncConnection) -> Layout:
-    """Create or upgrade the whole schema; idempotent and safe from several replicas."""
-    return await apply(conn, MIGRATIONS)
+async def migrate(conn: psycopg.AsyncConnection, storage: Storage = "auto") -> Layout:
+    """Create or upgrade the whole schema; idempotent and safe from several replicas.
+    ``storage``: the layout a new schema gets (``timeseries.storage_choice``)."""
+    return await apply(conn, MIGRATIONS, storage)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from decoders.can_dbc import load_can_models
+from timeseries.storage_choice import STORAGES
 
 
 class SettingsError(ValueError):
@@ -63,6 +64,9 @@ class Settings:
                               " (default: the shipped one)")
     db_url: str = setting("postgresql://postgres@127.0.0.1:5432/telematics", "storage",
                           "PostgreSQL URL; the database is created if missing")
+    storage: str = setting("auto", "storage", "layout of a new schema: auto (TimescaleDB when"
+                           " it is created or preloaded, else partitioned), timescaledb (or"
+                           " refuse to start), partitioned")
     http: str = setting("127.0.0.1:8080", "http", "host:port of the HTTP API")
     api_tokens: str = setting("", "http", "API tokens, name:token:scope+scope separated by"
                               " commas", env_only=True)
@@ -185,6 +189,8 @@ def validate(s: Settings) -> None:
     _host, _, port = s.http.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise bad("http", f"{s.http!r} is not host:port")
+    if s.storage not in STORAGES:
+        raise bad("storage", f"{s.storage!r} is not {', '.join(STORAGES)}")
     if s.mqtt_protocol not in ("5", "3.1.1", "auto"):
         raise bad("mqtt_protocol", f"{s.mqtt_protocol!r} is not 5, 3.1.1 or auto")
     if s.mqtt_client not in ("native", "aiomqtt"):

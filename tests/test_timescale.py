@@ -64,9 +64,9 @@ async def conn(timescale_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 async def test_migrations_build_hypertables(conn: psycopg.AsyncConnection) -> None:
-    layout = await migrate(conn)
+    layout = await migrate(conn, "timescaledb")
     assert layout.timescale
-    assert (await migrate(conn)).timescale  # idempotent
+    assert (await migrate(conn, "timescaledb")).timescale  # idempotent
     cur = await conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables"
                              " ORDER BY 1")
     assert [r[0] for r in await cur.fetchall()] == ["cockpit_events", "ingest_log", "samples"]
@@ -77,7 +77,7 @@ async def test_migrations_build_hypertables(conn: psycopg.AsyncConnection) -> No
 
 
 async def test_rollups_and_reads_on_timescale(conn: psycopg.AsyncConnection) -> None:
-    await migrate(conn)
+    await migrate(conn, "timescaledb")
     await conn.execute("INSERT INTO vehicles (vin, timezone) VALUES ('WVWZZZ1JZXW000041',"
                        " 'Europe/Berlin') ON CONFLICT DO NOTHING")
     cur = await conn.execute("SELECT id FROM vehicles WHERE vin = 'WVWZZZ1JZXW000041'")

@@ -21,6 +21,7 @@ from timeseries.partitions import (
     PARTITIONED,
     ensure_partitions_around_now,
 )
+from timeseries.storage_choice import Storage, StorageUnavailable, choose
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 7_347_001  # pg_advisory_lock key: one migrator at a time across replicas
@@ -168,8 +169,9 @@ def base_migration(layout: Layout) -> list[str]:
                                           else [CREATE_WEEK_FUNCTION])
 
 
-async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
-    """The layout of an existing schema, or the one a new schema would get."""
+async def detect_layout(conn: psycopg.AsyncConnection, storage: Storage = "auto") -> Layout:
+    """The layout of an existing schema (``storage`` must not contradict it), or the one a
+    new schema gets (``storage_choice``)."""
     cur = await conn.execute(
         "SELECT value FROM storage_meta WHERE key = 'layout'"
         if await _has_table(conn, "storage_meta")
@@ -177,11 +179,14 @@ async def detect_layout(conn: psycopg.AsyncConnection) -> Layout:
     )
     row = await cur.fetchone()
     if row is not None:
-        return Layout(timescale=row[0] == "timescaledb")
-    cur = await conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    )
-    return Layout(timescale=await cur.fetchone() is not None)
+        layout = Layout(timescale=row[0] == "timescaledb")
+        if storage != "auto" and storage != layout.name:
+            raise StorageUnavailable(
+                f"TELEMATICS_STORAGE (--storage) is {storage}, but this database already"
+                f" holds the {layout.name} layout (moving data between layouts is a dump"
+                " and restore)")
+        return layout
+    return Layout(timescale=await choose(conn, storage))
 
 
 async def _has_table(conn: psycopg.AsyncConnection, name: str) -> bool:
@@ -211,19 +216,26 @@ async def _up_to_date(conn: psycopg.AsyncConnection, migrations: Sequence[Migrat
     return bool(row and row[0])
 
 
-async def apply(conn: psycopg.AsyncConnection, migrations: Sequence[Migration]) -> Layout:
+async def apply(conn: psycopg.AsyncConnection, migrations: Sequence[Migration],
+                storage: Storage = "auto") -> Layout:
     """Create or upgrade the schema to the last of ``migrations`` (ordered by version);
     idempotent and safe to run from several replicas."""
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
-        layout = await detect_layout(conn)
+        layout = await detect_layout(conn, storage)
         if await _up_to_date(conn, migrations):
             if not layout.timescale:
                 await ensure_partitions_around_now(conn)
             return layout
         async with conn.transaction():
             if layout.timescale:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                try:
+                    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                except psycopg.Error as exc:
+                    raise StorageUnavailable(
+                        f"CREATE EXTENSION timescaledb failed: {exc}; add timescaledb to"
+                        " shared_preload_libraries, or set TELEMATICS_STORAGE=partitioned"
+                    ) from exc
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS storage_meta (key text PRIMARY KEY, value text)"
             )
@@ -254,7 +266,8 @@ async def apply(conn: psycopg.AsyncConnection, migrations: Sequence[Migration]) 
             await ensure_partitions_around_now(conn)
         return layout
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        if not conn.closed:  # a failed CREATE EXTENSION may have ended the connection
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 async def _sync_signal_columns(conn: psycopg.AsyncConnection) -> None:
