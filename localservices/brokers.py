@@ -24,6 +24,20 @@ def _accepting(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _stop_node(proc: subprocess.Popen[bytes] | None, stop: list[str],
+               env: dict[str, str] | None) -> None:
+    """Stop an Erlang node with its control command, killing its process group if it
+    does not end within a minute."""
+    if proc and proc.poll() is None:
+        subprocess.run(stop, env=env, capture_output=True, timeout=60, check=False)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    time.sleep(0.5)
+
+
 class NatsBroker:
     """``nats-server`` with JetStream (its store kept across restarts) and MQTT."""
 
@@ -105,15 +119,7 @@ class RabbitBroker:
 
     def stop(self) -> None:
         """Stop the node (its queues of durable sessions stay on disk)."""
-        if self.proc and self.proc.poll() is None:
-            subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env,
-                           capture_output=True, timeout=60, check=False)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        time.sleep(0.5)
+        _stop_node(self.proc, ["rabbitmqctl", "-n", self.node, "stop"], self.env)
 
     def remove(self) -> None:
         """Delete the node's folder (after the last stop)."""
@@ -169,15 +175,8 @@ class EjabberdBroker:
         wait_until(lambda: _accepting(self.port), 120, "ejabberd MQTT listener", every=0.5)
 
     def stop(self) -> None:
-        """Stop the node (sessions are kept in its spool)."""
-        if self.proc and self.proc.poll() is None:
-            subprocess.run(self._ctl("stop"), capture_output=True, timeout=60, check=False)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        time.sleep(0.5)
+        """Stop the node."""
+        _stop_node(self.proc, self._ctl("stop"), None)
 
     def remove(self) -> None:
         """Delete the node's folder (after the last stop)."""
