@@ -155,7 +155,7 @@ class Pipeline:
                                                    " quarantined without decoding")])]
         else:
             await self._retrying(store, len(group),
-                                 lambda: store.begin([(d, m.topic) for m, d in group]))
+                                 lambda: store.begin([d for _, d in group]))
             envelopes = await self._retrying(store, len(group), lambda: decode_batch(
                 store, [(m.topic, m.payload, m.received_ms) for m, _ in group],
                 self.can_models))

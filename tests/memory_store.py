@@ -40,8 +40,8 @@ class MemoryStore:
     async def attempts(self, digests: Sequence[bytes]) -> dict[bytes, int]:
         return {d: self.db.journal[d] for d in digests if d in self.db.journal}
 
-    async def begin(self, messages: Sequence[tuple[bytes, str]]) -> None:
-        for d in dict(messages):
+    async def begin(self, digests: Sequence[bytes]) -> None:
+        for d in set(digests):
             self.db.journal[d] = self.db.journal.get(d, 0) + 1
 
     async def write(self, envelopes: Sequence[Envelope]) -> WriteResult:

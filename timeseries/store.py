@@ -34,8 +34,8 @@ class Store(Protocol):
     async def attempts(self, digests: Sequence[bytes]) -> dict[bytes, int]:
         """How often each message was begun and never committed (absent: never)."""
 
-    async def begin(self, messages: Sequence[tuple[bytes, str]]) -> None:
-        """Record that processing of these (digest, topic) starts now."""
+    async def begin(self, digests: Sequence[bytes]) -> None:
+        """Record that processing of these messages (their digests) starts now."""
 
     async def write(self, envelopes: Sequence[Envelope]) -> WriteResult:
         """Commit the batch (and finish its journal entries) in one transaction."""
@@ -80,9 +80,9 @@ class PostgresStore:
         """See ``Store.attempts``."""
         return await self._guard(lambda w: journal.attempts(w.conn, digests))
 
-    async def begin(self, messages: Sequence[tuple[bytes, str]]) -> None:
+    async def begin(self, digests: Sequence[bytes]) -> None:
         """See ``Store.begin``."""
-        await self._guard(lambda w: journal.begin(w.conn, messages))
+        await self._guard(lambda w: journal.begin(w.conn, digests))
 
     async def write(self, envelopes: Sequence[Envelope]) -> WriteResult:
         """See ``Store.write``."""
