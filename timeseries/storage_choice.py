@@ -34,10 +34,17 @@ async def timescale_state(conn: psycopg.AsyncConnection) -> tuple[bool, str]:
     """(usable, why not): created here, or preloaded by the server."""
     if await _one(conn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"):
         return True, ""
-    preload = str(await _one(conn, "SELECT current_setting('shared_preload_libraries')"))
-    if "timescaledb" in [p.strip() for p in preload.split(",")]:
+    # pg_settings, not current_setting(): the setting is hidden from roles without
+    # pg_read_all_settings, and a hidden setting must mean "unknown", not an error
+    preload = await _one(conn, "SELECT setting FROM pg_settings"
+                               " WHERE name = 'shared_preload_libraries'")
+    if preload is not None and "timescaledb" in [p.strip() for p in str(preload).split(",")]:
         return True, ""
     if await _one(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"):
+        if preload is None:
+            return False, ("the timescaledb extension is installed, and this role cannot see"
+                           " shared_preload_libraries (grant pg_read_all_settings, or set"
+                           " TELEMATICS_STORAGE=timescaledb)")
         return False, ("the timescaledb extension is installed but not preloaded: add it to"
                        " shared_preload_libraries in postgresql.conf and restart the server")
     return False, "the timescaledb extension is not installed on this server"
