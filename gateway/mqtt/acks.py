@@ -47,10 +47,10 @@ class AckSequencer:
         """Received on this connection and not yet acknowledged."""
         return self._issued - self._next_index
 
-    @property
-    def held_bytes(self) -> int:
-        """Payload bytes received and not yet committed (every connection of the source)."""
-        return self.budget.bytes
+    def skip(self, mid: int, qos: int) -> None:
+        """Acknowledge, in its turn, a received message that is not ingested (a retained
+        copy replayed at subscribe)."""
+        self.done(self.register(0), mid, qos)
 
     def done(self, index: int, mid: int, qos: int, size: int = 0) -> None:
         """Message ``index`` (``size`` payload bytes) is committed; send every ack that is

@@ -86,7 +86,7 @@ class AiomqttSource(Source):
             async for m in client.messages:
                 if m.retain:  # a retained copy replayed at subscribe: not fresh data
                     self.metrics.retained_skipped.inc()
-                    acks.done(acks.register(0), m.mid, m.qos)
+                    acks.skip(m.mid, m.qos)
                     continue
                 payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
                 self.metrics.received.inc()

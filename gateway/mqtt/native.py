@@ -87,7 +87,7 @@ class NativeMqttSource(Source):
                 # a retained copy replayed at subscribe (MQTT 3.1.1 [MQTT-3.3.1-8]; MQTT 5
                 # with Retain Handling 2 sends none): not fresh data, acknowledged unread
                 retained.inc()
-                acks.done(acks.register(0), mid, qos)
+                acks.skip(mid, qos)
                 return
             received.inc()
             deliver(Inbound(topic, payload, int(time.time() * 1000), mid, qos,
