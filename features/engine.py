@@ -3,19 +3,20 @@ then its activity segments and service position, emitting feed events once."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
 
-from features import feed, profile_store
-from features.queries import service_position
+from features import feed, profile_store, reminder_lifecycle, reminder_store
+from features.queries import daily_series, rate_as_of, service_position
+from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
 from features.service import to_json
@@ -47,7 +48,9 @@ class _Vehicle:
     powertrain: str | None
     delivered_on: date | None
     owner_id: str | None
+    owner_channel: str | None
     dealer_id: str | None
+    advisor_id: str | None
     last_sample_at: datetime | None
     odometer_km: float | None
 
@@ -145,7 +148,8 @@ class Deriver:
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT id, vin, timezone, model, powertrain, delivered_on,"
-                " owner_id, dealer_id, last_sample_at, odometer_km FROM vehicles"
+                " owner_id, owner_channel, dealer_id, advisor_id, last_sample_at, odometer_km"
+                " FROM vehicles"
                 " WHERE id = %s", (vid,))
             r = await cur.fetchone()
         if r is None:
@@ -205,13 +209,20 @@ class Deriver:
             self.events_emitted += 1
 
     async def _service(self, v: _Vehicle) -> None:
-        status, _, _ = await service_position(self.conn, v.id, self.settings.default_timezone)
-        if status is None or v.last_sample_at is None or v.odometer_km is None:
+        """Announce the items that crossed a threshold on a settled day, close reminders
+        whose cycle ended, and keep the vehicle's service snapshot for the worklist."""
+        status, book, _ = await service_position(self.conn, v.id, self.settings.default_timezone)
+        if status is None or v.last_sample_at is None or v.delivered_on is None:
             return
-        await self.conn.execute("UPDATE vehicles SET service_status = %s WHERE id = %s",
-                                (status.status, v.id))
-        if status.status == "ok":
-            return
+        settled_to = local_day(_ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) \
+            - timedelta(days=1)
+        km_by_day, odo_by_day = await daily_series(self.conn, v.id, settled_to)
+        ref = VehicleRef(v.id, v.vin, v.tz, v.model, v.powertrain, v.delivered_on, v.owner_id,
+                         v.owner_channel, v.dealer_id, v.advisor_id)
+        self.events_emitted += await reminder_store.announce(
+            self.conn, ref, book, odo_by_day, settled_to, rate_as_of(km_by_day))
+        self.events_emitted += await reminder_lifecycle.close_finished(self.conn, v.id, book)
+        snapshot = to_json(status)
         cur = await self.conn.execute(
             "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
             " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
@@ -219,18 +230,14 @@ class Deriver:
         rep = await cur.fetchone()
         reported = float(rep[0]) if rep else None
         ours = next((i.remaining_km for i in status.items if i.name == "inspection"), None)
-        payload: dict[str, Any] = {
-            "vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id, "model": v.model,
-            "current_km": round(v.odometer_km, 1), **to_json(status),
-            "items_due": [i.name for i in status.items_due],
-            "reported_distance_to_service_km": reported,
-            "disagreement": reported is not None and ours is not None
-            and abs(reported - ours) > self.settings.disagreement_km,
-        }
-        kinds: list[feed.FeedType] = ["service_due_soon"]
-        if status.status == "overdue":
-            kinds.append("service_overdue")
-        for kind in kinds:
-            key = f"{kind}:{v.vin}:{status.cycle}"
-            if await feed.emit(self.conn, key, kind, v.id, v.last_sample_at, payload):
-                self.events_emitted += 1
+        snapshot["reported_distance_to_service_km"] = reported
+        snapshot["disagreement"] = reported is not None and ours is not None \
+            and abs(reported - ours) > self.settings.disagreement_km
+        nxt = status.next
+        next_date = None
+        if nxt is not None:
+            next_date = nxt.prediction.expected if nxt.prediction else nxt.due_date
+        await self.conn.execute(
+            "UPDATE vehicles SET service_status = %s, service_next_date = %s,"
+            " service_snapshot = %s::jsonb WHERE id = %s",
+            (status.status, next_date, json.dumps(snapshot), v.id))

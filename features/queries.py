@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,12 +10,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from features.prediction import Rate, driving_rate, predict
+from features.reminder_store import load_book
 from features.service import ServiceRecord, ServiceStatus, evaluate, load_rules
 
 _VEHICLE_COLS = (
     "id, vin, registered, model, powertrain, timezone, delivered_on::text AS delivered_on,"
-    " owner_id, dealer_id, first_seen, last_seen, last_sample_at, odometer_km, activity,"
-    " service_status")
+    " owner_id, owner_channel, dealer_id, advisor_id, first_seen, last_seen, last_sample_at,"
+    " odometer_km, activity, service_status")
 
 
 def _iso(v: Any) -> Any:
@@ -66,38 +69,56 @@ async def vehicles(conn: psycopg.AsyncConnection, segment: str | None, dealer_id
     return [{k: _iso(v) for k, v in r.items() if k != "id"} for r in rows], nxt
 
 
+async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date
+                       ) -> tuple[dict[date, float], dict[date, float]]:
+    """km per local day and day-end odometer per local day, for the last two years."""
+    cur = await conn.execute(
+        "SELECT day, km, odometer_km FROM daily_usage WHERE vehicle_id = %s AND day > %s"
+        " AND day <= %s", (vid, upto - timedelta(days=730), upto))
+    km: dict[date, float] = {}
+    odo: dict[date, float] = {}
+    for day, k, o in await cur.fetchall():
+        km[day] = float(k)
+        if o is not None:
+            odo[day] = float(o)
+    return km, odo
+
+
+def rate_as_of(km_by_day: dict[date, float]) -> Callable[[date], Rate | None]:
+    """The driving rate as of a day, over the days with data up to it."""
+    first = min(km_by_day) if km_by_day else None
+    return lambda day: driving_rate(km_by_day, first, day) if first else None
+
+
 async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: str = "UTC"
                            ) -> tuple[ServiceStatus | None, list[ServiceRecord], dict[str, Any]]:
-    """The service status as of the vehicle's latest data, its service book and registry."""
+    """The service status as of the vehicle's latest data (each item with its predicted
+    due date), its service book and registry entry."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT vin, model, powertrain, timezone, delivered_on, owner_id, dealer_id,"
             " last_sample_at, odometer_km FROM vehicles WHERE id = %s", (vid,))
         v = await cur.fetchone()
     assert v is not None
-    cur2 = await conn.execute(
-        "SELECT id, done_on, odometer_km, items FROM service_records WHERE vehicle_id = %s"
-        " ORDER BY done_on, id", (vid,))
-    book = [ServiceRecord(i, d, km, tuple(items)) for i, d, km, items in await cur2.fetchall()]
+    book = await load_book(conn, vid)
     if v["delivered_on"] is None or v["last_sample_at"] is None or v["odometer_km"] is None:
         return None, book, v
     as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()
-    cur2 = await conn.execute(
-        "SELECT coalesce(sum(km), 0) / 30.0 FROM daily_usage WHERE vehicle_id = %s"
-        " AND day > %s AND day <= %s", (vid, as_of - timedelta(days=30), as_of))
-    row = await cur2.fetchone()
-    km_per_day = float(row[0]) if row else 0.0
+    km_by_day, _ = await daily_series(conn, vid, as_of)
+    rate = rate_as_of(km_by_day)(as_of - timedelta(days=1))
     status = evaluate(load_rules(), v["model"], v["powertrain"], v["delivered_on"],
-                      v["odometer_km"], as_of, book, km_per_day)
+                      v["odometer_km"], as_of, book,
+                      lambda km, due: predict(km, due, as_of - timedelta(days=1), rate))
     return status, book, v
 
 
 async def feed(conn: psycopg.AsyncConnection, after: int, types: list[str] | None,
-               limit: int) -> list[dict[str, Any]]:
-    """Feed events with id > after, in id order."""
+               limit: int, dealer_id: str | None = None) -> list[dict[str, Any]]:
+    """Feed events with id > after, in id order (of one dealer's vehicles if given)."""
     cur = await conn.execute(
-        "SELECT id, type, occurred_at, created_at, payload FROM feed_events WHERE id > %s"
-        " AND (%s::text[] IS NULL OR type = ANY(%s)) ORDER BY id LIMIT %s",
-        (after, types, types, limit))
+        "SELECT id, type, occurred_at, created_at, payload FROM feed_events WHERE id > %(a)s"
+        " AND (%(t)s::text[] IS NULL OR type = ANY(%(t)s))"
+        " AND (%(d)s::text IS NULL OR payload->>'dealer_id' = %(d)s) ORDER BY id LIMIT %(n)s",
+        {"a": after, "t": types, "d": dealer_id, "n": limit})
     return [{"id": str(i), "type": t, "occurred_at": o.isoformat(), "created_at": c.isoformat(),
              "data": p} for i, t, o, c, p in await cur.fetchall()]

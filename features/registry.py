@@ -16,7 +16,9 @@ from decoders.sanity import vin_problem
 from features import profile_store
 
 POWERTRAINS = ("ice", "bev", "phev")
-FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id")
+FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id",
+          "advisor_id", "owner_channel")
+CHANNELS = ("email", "sms", "app", "phone", "post", "none")
 
 
 class RegistryError(ValueError):
@@ -34,6 +36,8 @@ class Registration:
     delivered_on: date | None = None
     owner_id: str | None = None
     dealer_id: str | None = None
+    advisor_id: str | None = None
+    owner_channel: str | None = None
 
 
 def parse(vin: str, body: dict[str, Any]) -> Registration:
@@ -54,6 +58,8 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
         values[key] = raw
     if values.get("powertrain") not in (None, *POWERTRAINS):
         raise RegistryError(f"field 'powertrain' must be one of {', '.join(POWERTRAINS)}")
+    if values.get("owner_channel") not in (None, *CHANNELS):
+        raise RegistryError(f"field 'owner_channel' must be one of {', '.join(CHANNELS)}")
     if "timezone" in values:
         try:
             ZoneInfo(values["timezone"])
@@ -98,13 +104,15 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     before = await cur.fetchone()
     cur = await conn.execute(
         "INSERT INTO vehicles (vin, registered, model, powertrain, timezone, delivered_on,"
-        " owner_id, dealer_id, registry_updated_at) VALUES (%s, true, %s, %s, %s, %s, %s, %s,"
-        " now()) ON CONFLICT (vin) DO UPDATE SET registered = true, model = EXCLUDED.model,"
+        " owner_id, dealer_id, advisor_id, owner_channel, registry_updated_at) VALUES"
+        " (%(vin)s, true, %(model)s, %(powertrain)s, %(timezone)s, %(delivered_on)s,"
+        " %(owner_id)s, %(dealer_id)s, %(advisor_id)s, %(owner_channel)s, now())"
+        " ON CONFLICT (vin) DO UPDATE SET registered = true, model = EXCLUDED.model,"
         " powertrain = EXCLUDED.powertrain, timezone = EXCLUDED.timezone,"
         " delivered_on = EXCLUDED.delivered_on, owner_id = EXCLUDED.owner_id,"
-        " dealer_id = EXCLUDED.dealer_id, registry_updated_at = now() RETURNING id",
-        (reg.vin, reg.model, reg.powertrain, reg.timezone, reg.delivered_on, reg.owner_id,
-         reg.dealer_id))
+        " dealer_id = EXCLUDED.dealer_id, advisor_id = EXCLUDED.advisor_id,"
+        " owner_channel = EXCLUDED.owner_channel, registry_updated_at = now() RETURNING id",
+        {"vin": reg.vin, **{k: getattr(reg, k) for k in FIELDS}})
     row = await cur.fetchone()
     assert row is not None
     vid = int(row[0])
@@ -194,21 +202,27 @@ def parse_service(vin: str, body: dict[str, Any]) -> ServiceEntry:
     return ServiceEntry(vin, done_on, km, items, dealer, note)
 
 
+def parse_rows(text: str, content_type: str) -> list[dict[str, Any]]:
+    """Rows of a CSV file (header row) or of an NDJSON file (one object per line)."""
+    if "csv" in content_type:
+        return list(csv.DictReader(io.StringIO(text)))
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RegistryError(f"line {n}: {exc.msg}") from None
+            if not isinstance(obj, dict):
+                raise RegistryError(f"line {n}: expected a JSON object")
+            rows.append(obj)
+    return rows
+
+
 def parse_service_bulk(text: str, content_type: str) -> list[ServiceEntry]:
     """CSV (items separated by ';') or NDJSON."""
-    rows: list[dict[str, Any]]
-    if "csv" in content_type:
-        rows = list(csv.DictReader(io.StringIO(text)))
-    else:
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise RegistryError(f"line {n}: {exc.msg}") from None
     out = []
-    for n, row in enumerate(rows, start=1):
+    for n, row in enumerate(parse_rows(text, content_type), start=1):
         try:
             out.append(parse_service(str(row.get("vin", "")), row))
         except RegistryError as exc:

@@ -182,6 +182,12 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         "SELECT (ts AT TIME ZONE %s)::date, type, count(*) FROM cockpit_events"
         " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
         " AND ts < to_timestamp(%s / 1000.0) GROUP BY 1, 2", (tz.key, vid, lo, hi))
+    cur = await conn.execute(
+        "SELECT (ts AT TIME ZONE %s)::date, max(odometer_km) FROM samples"
+        " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
+        " AND ts < to_timestamp(%s / 1000.0) AND odometer_km IS NOT NULL GROUP BY 1",
+        (tz.key, vid, lo, hi))
+    day_end_odometer: dict[date, float] = dict(await cur.fetchall())
     domains = load_catalog().event_domains
     cockpit: dict[date, dict[str, int]] = {}
     for day, kind, n in await cur.fetchall():
@@ -194,18 +200,21 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         e = energy.get(day, (0, 0))
         rows.append((vid, day, round(float(t[0]), 4), float(t[1]), int(t[2]), float(t[3]),
                      float(t[4]), float(t[5]), int(t[6]), int(t[7]), float(t[8]), float(t[9]),
-                     int(e[0]), int(e[1]), int(t[10]), json.dumps(cockpit.get(day, {}))))
+                     int(e[0]), int(e[1]), int(t[10]), json.dumps(cockpit.get(day, {})),
+                     day_end_odometer.get(day)))
     async with conn.cursor() as c:
         await c.executemany(
             "INSERT INTO daily_usage (vehicle_id, day, km, drive_s, trips, max_speed, above_90_s,"
             " night_s, harsh_brakes, harsh_accels, fuel_used_pct, energy_used_pct, refuels,"
-            " charges, commute_trips, cockpit) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (vehicle_id, day) DO UPDATE SET"
+            " charges, commute_trips, cockpit, odometer_km) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (vehicle_id, day)"
+            " DO UPDATE SET"
             " km = EXCLUDED.km, drive_s = EXCLUDED.drive_s, trips = EXCLUDED.trips,"
             " max_speed = EXCLUDED.max_speed, above_90_s = EXCLUDED.above_90_s,"
             " night_s = EXCLUDED.night_s, harsh_brakes = EXCLUDED.harsh_brakes,"
             " harsh_accels = EXCLUDED.harsh_accels, fuel_used_pct = EXCLUDED.fuel_used_pct,"
             " energy_used_pct = EXCLUDED.energy_used_pct, refuels = EXCLUDED.refuels,"
             " charges = EXCLUDED.charges, commute_trips = EXCLUDED.commute_trips,"
-            " cockpit = EXCLUDED.cockpit, updated_at = now()", rows)
+            " cockpit = EXCLUDED.cockpit, odometer_km = EXCLUDED.odometer_km,"
+            " updated_at = now()", rows)
 

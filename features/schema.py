@@ -91,3 +91,57 @@ def serving_ddl(layout: Layout) -> list[str]:
             vehicle_id int PRIMARY KEY,
             marked_at timestamptz NOT NULL DEFAULT clock_timestamp())""",
     ]
+
+
+def service_loop_ddl(layout: Layout) -> list[str]:
+    """Dealers, the day-end odometer, reminders with their items and lifecycle, and the
+    vehicle's service snapshot the worklist reads."""
+    return [
+        "ALTER TABLE daily_usage ADD COLUMN IF NOT EXISTS odometer_km double precision",
+        """ALTER TABLE vehicles
+            ADD COLUMN IF NOT EXISTS advisor_id text,
+            ADD COLUMN IF NOT EXISTS owner_channel text,
+            ADD COLUMN IF NOT EXISTS service_next_date date,
+            ADD COLUMN IF NOT EXISTS service_snapshot jsonb""",
+        """CREATE TABLE IF NOT EXISTS dealers (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            timezone text NOT NULL,
+            latitude double precision,
+            longitude double precision,
+            booking_url text,
+            advisors jsonb NOT NULL DEFAULT '[]',
+            updated_at timestamptz NOT NULL DEFAULT now())""",
+        """CREATE TABLE IF NOT EXISTS service_reminders (
+            id bigserial PRIMARY KEY,
+            vehicle_id int NOT NULL REFERENCES vehicles (id),
+            cycle text NOT NULL,
+            history text NOT NULL,
+            state text NOT NULL,
+            opened_day date NOT NULL,
+            opened_at timestamptz NOT NULL DEFAULT now(),
+            owner_id text,
+            dealer_id text,
+            advisor_id text,
+            notified_at timestamptz,
+            acknowledged_at timestamptz,
+            booked_at timestamptz,
+            booked_for date,
+            closed_day date,
+            closed_record_id bigint,
+            closed_at timestamptz,
+            UNIQUE (vehicle_id, cycle))""",
+        "CREATE INDEX IF NOT EXISTS service_reminders_dealer ON service_reminders"
+        " (dealer_id, opened_day)",
+        """CREATE TABLE IF NOT EXISTS service_reminder_items (
+            reminder_id bigint NOT NULL REFERENCES service_reminders (id),
+            item text NOT NULL,
+            threshold text NOT NULL,
+            day date NOT NULL,
+            odometer_km double precision NOT NULL,
+            due_km double precision,
+            due_date date,
+            assumed boolean NOT NULL,
+            reason text NOT NULL,
+            PRIMARY KEY (reminder_id, item, threshold))""",
+    ]

@@ -1,17 +1,28 @@
-"""Service-due engine: maintenance rules per model, the service book, due/overdue status."""
+"""Service-due engine: maintenance rules per model, the service book, due/overdue status.
+
+An item is due at a distance and/or a date, counted from the last service record that lists
+it (or from delivery with its first interval). **Due soon** when the distance left is at most
+``soft.km`` or the days left at most ``soft.days``; **overdue** at or past the distance or
+the date. Whichever of distance or time comes first decides. A vehicle without any service
+record has ``history: unknown``: its items are computed from delivery and marked assumed.
+"""
 
 from __future__ import annotations
 
 import calendar
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from features.prediction import Prediction
+
 Status = Literal["ok", "due_soon", "overdue"]
-_RANK: dict[Status, int] = {"ok": 0, "due_soon": 1, "overdue": 2}
+Threshold = Literal["due_soon", "overdue"]
+History = Literal["known", "unknown"]
+RANK: dict[Status, int] = {"ok": 0, "due_soon": 1, "overdue": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,68 @@ class ServiceRecord:
     items: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one item falls due in a cycle."""
+
+    name: str
+    due_km: float | None
+    due_date: date | None
+    assumed: bool  # no service history: counted from delivery
+
+    def status(self, odometer_km: float, day: date, rules: Rules) -> tuple[Status, str | None]:
+        """The item's status on ``day`` at ``odometer_km`` and what decided it
+        (``distance`` or ``time``; distance wins a tie)."""
+        levels: tuple[tuple[Status, float, int], ...] = (
+            ("overdue", 0.0, 0), ("due_soon", rules.soft_km, rules.soft_days))
+        for level, km_left, days_left in levels:
+            if self.due_km is not None and odometer_km >= self.due_km - km_left:
+                return level, "distance"
+            if self.due_date is not None and (self.due_date - day).days <= days_left:
+                return level, "time"
+        return "ok", None
+
+
+def add_months(d: date, months: int) -> date:
+    """Same day ``months`` later (clamped to the month's last day)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def sort_book(records: list[ServiceRecord]) -> list[ServiceRecord]:
+    """The service book in the order records happened."""
+    return sorted(records, key=lambda r: (r.done_on, r.odometer_km, r.id))
+
+
+def book_as_of(book: list[ServiceRecord], day: date) -> list[ServiceRecord]:
+    """The records done on or before ``day`` (``book`` sorted)."""
+    return [r for r in book if r.done_on <= day]
+
+
+def cycle_name(book_then: list[ServiceRecord]) -> str:
+    """A service cycle is named by the date of the record that started it (or
+    ``delivery``): a name the dealer system, the simulator and the gateway share."""
+    return book_then[-1].done_on.isoformat() if book_then else "delivery"
+
+
+def targets(rules: Rules, model: str | None, powertrain: str | None, delivered_on: date,
+            book_then: list[ServiceRecord]) -> list[Target]:
+    """Due distance and date of every item, given the records done so far."""
+    out = []
+    for rule in rules.items_for(model, powertrain):
+        done = [r for r in book_then if rule.name in r.items]
+        if done:
+            base_date, base_km, km, months = done[-1].done_on, done[-1].odometer_km, rule.km, \
+                rule.months
+        else:
+            base_date, base_km = delivered_on, 0.0
+            km, months = rule.first_km or rule.km, rule.first_months or rule.months
+        out.append(Target(rule.name, base_km + km if km else None,
+                          add_months(base_date, months) if months else None, not book_then))
+    return out
+
+
 @dataclass(slots=True)
 class ItemStatus:
     """Where one item stands."""
@@ -74,83 +147,78 @@ class ItemStatus:
     remaining_km: float | None
     remaining_days: int | None
     status: Status
+    reason: str | None
+    assumed: bool
+    prediction: Prediction | None = None
 
 
 @dataclass(slots=True)
 class ServiceStatus:
-    """The vehicle's service position as of a day."""
+    """The vehicle's service position as of a day. ``next`` is the most urgent item of the
+    worst status: its fields never contradict ``status``."""
 
     as_of: date
     odometer_km: float
     status: Status
     cycle: str
+    history: History
     items: list[ItemStatus] = field(default_factory=list)
-    due_km: float | None = None
-    due_date: date | None = None
-    remaining_km: float | None = None
-    predicted_date: date | None = None
 
     @property
     def items_due(self) -> list[ItemStatus]:
         """Items due now or within the soft threshold."""
         return [i for i in self.items if i.status != "ok"]
 
+    @property
+    def next(self) -> ItemStatus | None:
+        """The item of the worst status that falls (or fell) due first."""
+        worst = [i for i in self.items if i.status == self.status]
+        return min(worst, key=lambda i: (_when(i), i.name)) if worst else None
 
-def add_months(d: date, months: int) -> date:
-    """Same day ``months`` later (clamped to the month's last day)."""
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+def _when(i: ItemStatus) -> date:
+    dates = [d for d in (i.prediction.expected if i.prediction else None, i.due_date) if d]
+    return min(dates) if dates else date.max
 
 
 def evaluate(rules: Rules, model: str | None, powertrain: str | None, delivered_on: date,
              odometer_km: float, as_of: date, records: list[ServiceRecord],
-             km_per_day: float) -> ServiceStatus:
-    """Status of every item; whichever of distance or time comes first decides."""
-    book = sorted(records, key=lambda r: (r.done_on, r.odometer_km, r.id))
-    out = ServiceStatus(as_of, odometer_km, "ok", str(book[-1].id) if book else "delivery")
-    for rule in rules.items_for(model, powertrain):
-        done = [r for r in book if rule.name in r.items]
-        if done:
-            base_date, base_km, km, months = done[-1].done_on, done[-1].odometer_km, rule.km, \
-                rule.months
-        else:
-            base_date, base_km = delivered_on, 0.0
-            km, months = rule.first_km or rule.km, rule.first_months or rule.months
-        due_km = base_km + km if km else None
-        due_date = add_months(base_date, months) if months else None
-        rem_km = round(due_km - odometer_km, 1) if due_km is not None else None
-        rem_days = (due_date - as_of).days if due_date is not None else None
-        status: Status = "ok"
-        if (rem_km is not None and rem_km <= 0) or (rem_days is not None and rem_days <= 0):
-            status = "overdue"
-        elif (rem_km is not None and rem_km <= rules.soft_km) or \
-                (rem_days is not None and rem_days <= rules.soft_days):
-            status = "due_soon"
-        out.items.append(ItemStatus(rule.name, due_km, due_date, rem_km, rem_days, status))
-        if _RANK[status] > _RANK[out.status]:
+             predict: Any = None) -> ServiceStatus:
+    """Status of every item on ``as_of``; ``predict(remaining_km, due_date)`` gives each
+    item's predicted due date (``features.prediction``)."""
+    book = book_as_of(sort_book(records), as_of)
+    out = ServiceStatus(as_of, odometer_km, "ok", cycle_name(book),
+                        "known" if book else "unknown")
+    for t in targets(rules, model, powertrain, delivered_on, book):
+        status, reason = t.status(odometer_km, as_of, rules)
+        rem_km = round(t.due_km - odometer_km, 1) if t.due_km is not None else None
+        rem_days = (t.due_date - as_of).days if t.due_date is not None else None
+        item = ItemStatus(t.name, t.due_km, t.due_date, rem_km, rem_days, status, reason,
+                          t.assumed)
+        if predict is not None:
+            item.prediction = predict(rem_km, t.due_date)
+        out.items.append(item)
+        if RANK[status] > RANK[out.status]:
             out.status = status
-    kms = [i.due_km for i in out.items if i.due_km is not None]
-    dates = [i.due_date for i in out.items if i.due_date is not None]
-    out.due_km = min(kms) if kms else None
-    out.due_date = min(dates) if dates else None
-    out.remaining_km = round(out.due_km - odometer_km, 1) if out.due_km is not None else None
-    candidates = list(dates)
-    if out.remaining_km is not None and km_per_day > 0:
-        candidates.append(as_of + timedelta(days=max(0.0, out.remaining_km) / km_per_day))
-    out.predicted_date = min(candidates) if candidates else None
     return out
 
 
+def item_json(i: ItemStatus) -> dict[str, Any]:
+    """One item, JSON-ready."""
+    p = i.prediction
+    return {"name": i.name, "status": i.status, "reason": i.reason, "assumed": i.assumed,
+            "due_km": i.due_km, "due_date": i.due_date.isoformat() if i.due_date else None,
+            "remaining_km": i.remaining_km, "remaining_days": i.remaining_days,
+            "predicted": p.to_json() if p else None}
+
+
 def to_json(s: ServiceStatus) -> dict[str, Any]:
-    """JSON-ready form."""
+    """JSON-ready form; ``next`` describes one item (the most urgent of the worst status)."""
+    nxt = s.next
     return {
-        "as_of": s.as_of.isoformat(), "status": s.status, "odometer_km": round(s.odometer_km, 1),
-        "due_km": s.due_km, "due_date": s.due_date.isoformat() if s.due_date else None,
-        "remaining_km": s.remaining_km,
-        "predicted_date": s.predicted_date.isoformat() if s.predicted_date else None,
-        "items": [{"name": i.name, "status": i.status, "due_km": i.due_km,
-                   "due_date": i.due_date.isoformat() if i.due_date else None,
-                   "remaining_km": i.remaining_km, "remaining_days": i.remaining_days}
-                  for i in s.items],
+        "as_of": s.as_of.isoformat(), "status": s.status, "history": s.history,
+        "cycle": s.cycle, "odometer_km": round(s.odometer_km, 1),
+        "next": item_json(nxt) if nxt else None,
+        "items_due": [i.name for i in s.items_due],
+        "items": [item_json(i) for i in s.items],
     }

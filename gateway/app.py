@@ -14,7 +14,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from decoders.can_dbc import load_can_models
-from features import profile_store, registry
+from features import dealers, profile_store, registry
 from features.engine import Deriver, DeriveSettings
 from features.trips import TripRules
 from gateway.http.app import build_app
@@ -63,6 +63,12 @@ async def run_import(settings: Settings, command: str, path: str) -> int:
                 async with conn.transaction():
                     await registry.upsert(conn, reg)
             return len(regs)
+        if command == "import-dealers":
+            found = [dealers.parse(row) for row in registry.parse_rows(text, kind)]
+            async with conn.transaction():
+                for d in found:
+                    await dealers.upsert(conn, d)
+            return len(found)
         entries = registry.parse_service_bulk(text, kind)
         for e in entries:
             async with conn.transaction():

@@ -47,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     _settings_args(sub.add_parser("run", help="subscribe, decode, store, serve HTTP"))
     _settings_args(sub.add_parser("migrate", help="create or upgrade the database schema"))
     for name, what in (("import-vehicles", "register vehicles (vin, model, powertrain, timezone,"
-                        " delivered_on, owner_id, dealer_id)"),
+                        " delivered_on, owner_id, dealer_id, advisor_id, owner_channel)"),
+                       ("import-dealers", "register dealers (id, name, timezone, latitude,"
+                        " longitude, booking_url, advisors)"),
                        ("import-services", "add service records (vin, done_on, odometer_km,"
                         " items separated by ';', dealer_id, note)")):
         imp = sub.add_parser(name, help=f"{what} from a CSV or NDJSON file")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
-    if args.command in ("import-vehicles", "import-services"):
+    if args.command in ("import-vehicles", "import-dealers", "import-services"):
         try:
             count = asyncio.run(run_import(settings, args.command, args.file))
         except (OSError, RegistryError) as exc:

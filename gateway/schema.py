@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from features.schema import derived_ddl, serving_ddl
-from gateway.http.schema import webhooks_ddl
+from features.schema import derived_ddl, service_loop_ddl, serving_ddl
+from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
 from timeseries.journal import ddl as journal_ddl
 from timeseries.schema import (
     Layout,
@@ -24,6 +24,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "api: webhooks, dead-letter retries", (dead_letter_retry_ddl, webhooks_ddl)),
     Migration(4, "profile snapshots; HOT updates of vehicles", (serving_ddl, vehicles_hot_ddl)),
     Migration(5, "in-flight journal (poison messages)", (journal_ddl,)),
+    Migration(6, "service loop: dealers, reminders, day-end odometers", (service_loop_ddl,
+                                                                     webhook_dealer_ddl)),
 )
 
 

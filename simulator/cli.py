@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from simulator.fleet import make_fleet
+from simulator.fleet import make_dealers, make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
@@ -49,12 +49,29 @@ def parser() -> argparse.ArgumentParser:
     for a in ("--json-share", "--can-share", "--pb-share", "--catchup-share"):
         reg.add_argument(a, type=float, default=r.get_default(a.strip("-").replace("-", "_")))
     reg.set_defaults(today=today)
+    dl = sub.add_parser("dealers", help="print the fleet's dealers as NDJSON"
+                                        " (for python -m gateway import-dealers)")
+    dl.add_argument("--seed", type=int, default=1)
+    sv = sub.add_parser("services", help="print the service books of a run's truth file as"
+                                         " NDJSON (for python -m gateway import-services)")
+    sv.add_argument("truth", help="the --truth file of a run")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parser().parse_args(argv)
+    if args.command == "dealers":
+        for d in make_dealers(args.seed):
+            print(json.dumps(d))
+        return 0
+    if args.command == "services":
+        with open(args.truth, encoding="utf-8") as fh:
+            vehicles = json.load(fh)["vehicles"]
+        for vin, v in vehicles.items():
+            for rec in v["meta"]["service_book"]:
+                print(json.dumps({"vin": vin, **rec}))
+        return 0
     start = args.start or (args.today - timedelta(days=args.days))
     fleet = make_fleet(args.vehicles, args.days, start, args.seed, args.json_share,
                        args.catchup_share, args.can_share, args.pb_share)
@@ -62,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         for v in fleet:
             print(json.dumps({"vin": v.vin, "model": v.model, "powertrain": v.powertrain,
                               "timezone": v.tz, "delivered_on": v.delivered_on.isoformat(),
-                              "owner_id": v.owner_id, "dealer_id": v.dealer_id}))
+                              "owner_id": v.owner_id, "dealer_id": v.dealer_id,
+                              "advisor_id": v.advisor_id, "owner_channel": v.owner_channel}))
         return 0
     truth = FleetTruth()
     faults = Faults(args.duplicates, args.reorder, args.gaps, args.garbage)

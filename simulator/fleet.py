@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -18,6 +18,7 @@ HOMES = [  # timezone, latitude, longitude
 ]
 MODELS = {"ice": ["Aurora 1.5T", "Boreal 2.0"], "bev": ["Volta EV", "Ion Cross"],
           "phev": ["Hybrid Tourer"]}
+CHANNELS = ("email", "sms", "app")
 PERSONAS = ("commuter", "commuter", "commuter", "errands", "weekender", "light")
 DOMAINS = load_catalog().domains
 
@@ -45,6 +46,11 @@ class VehicleSpec:
     owner_id: str
     dealer_id: str
     service_book: tuple[tuple[date, float], ...]  # (done on, odometer km), all items done
+    advisor_id: str = ""
+    owner_channel: str = "email"
+    responds: bool = True      # books a visit after a service reminder
+    partial: bool = False      # ... but has only the first item announced done
+
 
 
 def make_vin(rng: np.random.Generator, index: int) -> str:
@@ -100,4 +106,28 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             owner_id=f"CUST-{seed % 1000:03d}-{i:06d}",
             dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}", service_book=book,
         ))
+        more = np.random.default_rng([seed, i, 4])  # drawn apart: the draws above stay as they were
+        fleet[-1] = replace(
+            fleet[-1], advisor_id=f"{fleet[-1].dealer_id}-A{int(more.integers(1, 4))}",
+            owner_channel=str(more.choice(CHANNELS)), responds=bool(more.random() < 0.7),
+            partial=bool(more.random() < 0.2))
     return fleet
+
+
+def make_dealers(seed: int, count: int = 20) -> list[dict[str, object]]:
+    """The dealers the fleet's vehicles are assigned to (``DLR-001`` ...), with three
+    advisors each and a booking URL template."""
+    out: list[dict[str, object]] = []
+    for k in range(1, count + 1):
+        rng = np.random.default_rng([seed, k, 9])
+        tz, lat, lon = HOMES[int(rng.integers(len(HOMES)))]
+        dealer_id = f"DLR-{k:03d}"
+        out.append({
+            "id": dealer_id, "name": f"Simulated Motors {k}", "timezone": tz,
+            "latitude": round(lat + float(rng.normal(0, 0.03)), 5),
+            "longitude": round(lon + float(rng.normal(0, 0.03)), 5),
+            "booking_url": f"https://booking.example/{dealer_id.lower()}"
+                           "?vin={vin}&items={items}&reminder={reminder_id}",
+            "advisors": [{"id": f"{dealer_id}-A{a}", "name": f"Advisor {a}"} for a in (1, 2, 3)],
+        })
+    return out

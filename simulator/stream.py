@@ -17,8 +17,6 @@ from simulator.truth import FleetTruth, VehicleTruth
 from simulator.vehicle import VehicleLife
 from simulator.wire import payloads
 
-ALL_ITEMS = ["inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation"]
-
 
 @dataclass(frozen=True, slots=True)
 class Faults:
@@ -48,8 +46,7 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
             "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
             "wire": spec.wire, "dormant_from_day": spec.dormant_from_day,
-            "service_book": [{"done_on": d.isoformat(), "odometer_km": km, "items": ALL_ITEMS,
-                              "dealer_id": spec.dealer_id} for d, km in spec.service_book]}
+            "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel}
     truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
     life = VehicleLife(spec, start, days, seed, heartbeat_s, truth)
     rng = np.random.default_rng([seed, spec.index, 3])
@@ -102,6 +99,10 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             yield heapq.heappop(heap)
     while heap:
         yield heapq.heappop(heap)
+    truth.meta["service_book"] = [
+        {"done_on": v.done_on.isoformat(), "odometer_km": v.odometer_km, "items": list(v.items),
+         "dealer_id": spec.dealer_id} for v in life.schedule.book]
+    truth.service = life.schedule.truth()
 
 
 def fleet_stream(fleet: list[VehicleSpec], start: date, days: int, seed: int,

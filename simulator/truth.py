@@ -32,6 +32,7 @@ class VehicleTruth:
     values: int = 0
     events: int = 0
     messages: int = 0
+    service: dict[str, Any] = field(default_factory=dict)
 
     def day(self, key: str) -> DayTruth:
         """The day record, created on first use."""
@@ -52,7 +53,7 @@ class FleetTruth:
             "vehicles": {
                 vin: {
                     "meta": v.meta, "rows": v.rows, "values": v.values, "events": v.events,
-                    "messages": v.messages,
+                    "messages": v.messages, "service": v.service,
                     "days": {d: {**asdict(t), "events": dict(t.events)}
                              for d, t in sorted(v.days.items())},
                 } for vin, v in self.vehicles.items()

@@ -14,10 +14,11 @@ import numpy as np
 
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
+from simulator.service import Schedule, Visit
 from simulator.truth import DayTruth, VehicleTruth
 
 BATCH_S = 10
-SERVICE_INTERVAL_KM = 15_000.0
+ALL_ITEMS = ("inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation")
 Row = dict[str, Any]
 
 
@@ -47,7 +48,6 @@ class State:
     heading: float
     charging: bool = False
     charge_started_ms: int = 0
-    service_base_km: float = 0.0
 
 
 class VehicleLife:
@@ -65,7 +65,11 @@ class VehicleLife:
         self.state = State(spec.odometer_km, float(self.rng.uniform(40, 95)),
                            float(self.rng.uniform(50, 95)), spec.home_lat, spec.home_lon,
                            float(self.rng.uniform(0, 360)))
-        self.state.service_base_km = spec.odometer_km - float(self.rng.uniform(0, 12_000))
+        self.rng.uniform(0, 12_000)  # was the dashboard's service base: keeps later draws
+        self.schedule = Schedule(
+            spec.model, spec.powertrain, spec.delivered_on,
+            [Visit(d, km, ALL_ITEMS) for d, km in spec.service_book], spec.responds,
+            spec.partial, np.random.default_rng([seed, spec.index, 5]))
         ice, ev = spec.powertrain in ("ice", "phev"), spec.powertrain in ("bev", "phev")
         self.has_fuel, self.has_battery = ice, ev
         self.l_per_100 = float(self.rng.uniform(5.5, 9.0))
@@ -85,6 +89,7 @@ class VehicleLife:
             day = self.start + timedelta(days=d)
             lo, hi = self.day_bounds(day)
             truth = self.truth.day(day.isoformat())
+            self.schedule.morning(day, self.state.odometer)
             t = max(t, lo)
             for planned, km, kind in self._plan(d, day, lo):
                 trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
@@ -96,6 +101,8 @@ class VehicleLife:
                 t = end
             yield from ((hi, c) for c in self._parked(t, hi, truth))
             truth.final_odometer_km = round(self.state.odometer, 3)
+            self.schedule.evening(day, truth.final_odometer_km,
+                                  self.start + timedelta(days=self.days - 1))
 
     def _plan(self, d: int, day: date, lo: int) -> list[tuple[int, float, str]]:
         """Trips of one local day: (start ms, km, road kind), not overlapping."""
@@ -151,9 +158,10 @@ class VehicleLife:
             "Vehicle.CurrentLocation.Longitude": round(st.lon, 6),
             "Vehicle.LowVoltageSystemState": ignition,
             "Vehicle.Exterior.AirTemperature": temp,
-            "Vehicle.Service.DistanceToService": round(
-                SERVICE_INTERVAL_KM - (st.odometer - st.service_base_km), 1),
         }
+        to_service = self.schedule.distance_to_service(round(st.odometer, 3))
+        if to_service is not None:
+            row["Vehicle.Service.DistanceToService"] = to_service
         if self.has_fuel:
             row["Vehicle.Powertrain.FuelSystem.RelativeLevel"] = round(st.fuel, 2)
         if self.has_battery:

@@ -59,7 +59,8 @@ async def register_fleet(conn: psycopg.AsyncConnection, truth: dict[str, dict[st
             await upsert(conn, Registration(
                 vin=vin, model=meta["model"], powertrain=meta["powertrain"],
                 timezone=meta["timezone"], delivered_on=_date(meta["delivered_on"]),
-                owner_id=meta["owner_id"], dealer_id=meta["dealer_id"]))
+                owner_id=meta["owner_id"], dealer_id=meta["dealer_id"],
+                advisor_id=meta.get("advisor_id"), owner_channel=meta.get("owner_channel")))
 
 
 def _date(s: str) -> date:

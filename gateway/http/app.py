@@ -12,7 +12,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from decoders.can_dbc import CanModels, load_can_models
-from gateway.http import api_service, api_usage, api_vehicles, status_page, webhooks
+from gateway.http import (
+    api_reminders,
+    api_service,
+    api_usage,
+    api_vehicles,
+    status_page,
+    webhooks,
+)
 from gateway.http.auth import INSECURE, TOKENS, ApiToken
 from gateway.http.common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
 from gateway.http.errors import problem_middleware
@@ -84,6 +91,6 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
                           ("/openapi.json", openapi), ("/docs", docs), ("/", status_page.page),
                           ("/status.json", status_page.status)):
         app.router.add_get(path, handler)
-    for module in (api_vehicles, api_usage, api_service, webhooks):
+    for module in (api_vehicles, api_usage, api_service, api_reminders, webhooks):
         module.routes(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiohttp import web
 
@@ -45,3 +45,31 @@ def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -
     if not lo <= value <= hi:
         raise problem(400, f"parameter {name!r}: {value} outside {lo}..{hi}")
     return value
+
+
+def only_params(request: web.Request, *allowed: str) -> None:
+    """Reject query parameters the endpoint does not know (a typo must not widen a query)."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise problem(400, f"unknown parameter {unknown[0]!r}; this endpoint takes"
+                           f" {', '.join(allowed) or 'no parameters'}")
+
+
+def choice_param(request: web.Request, name: str, choices: tuple[str, ...],
+                 default: str | None = None) -> str | None:
+    """A parameter that must be one of ``choices``."""
+    raw = request.query.get(name, default)
+    if raw is not None and raw not in choices:
+        raise problem(400, f"parameter {name!r}: {raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
+def date_param(request: web.Request, name: str, default: date) -> date:
+    """A ``YYYY-MM-DD`` parameter."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise problem(400, f"parameter {name!r}: {raw!r} is not YYYY-MM-DD") from None

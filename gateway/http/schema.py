@@ -26,3 +26,8 @@ def webhooks_ddl(layout: Layout) -> list[str]:
             at timestamptz NOT NULL DEFAULT now())""",
         "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)",
     ]
+
+
+def webhook_dealer_ddl(layout: Layout) -> list[str]:
+    """A webhook may subscribe to one dealer's events only."""
+    return ["ALTER TABLE webhooks ADD COLUMN IF NOT EXISTS dealer_id text"]

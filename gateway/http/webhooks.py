@@ -22,7 +22,7 @@ import aiohttp
 import psycopg
 from aiohttp import web
 
-from features import queries
+from features import queries, reminder_lifecycle
 from features.feed import FEED_TYPES
 from gateway.http.auth import requires
 from gateway.http.common import POOL, json_body, ok
@@ -53,13 +53,17 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300) -> boo
 
 def _public(row: tuple[Any, ...]) -> dict[str, Any]:
     return {"id": row[0], "url": row[1], "event_types": row[2], "cursor": str(row[3]),
-            "created_at": row[4].isoformat()}
+            "created_at": row[4].isoformat(), "dealer_id": row[5]}
 
 
 @requires("admin")
 async def create(request: web.Request) -> web.Response:
-    """Register a webhook for new events of the given types."""
+    """Register a webhook for new events of the given types (of one dealer's vehicles
+    when ``dealer_id`` is given)."""
     body = await json_body(request)
+    dealer_id = body.get("dealer_id")
+    if dealer_id is not None and (not isinstance(dealer_id, str) or not dealer_id):
+        raise problem(400, "field 'dealer_id' must be a non-empty string")
     url, secret, types = body.get("url"), body.get("secret"), body.get("event_types")
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") \
             or not urlsplit(url).netloc:
@@ -71,9 +75,10 @@ async def create(request: web.Request) -> web.Response:
         raise problem(400, f"field 'event_types' must list some of {', '.join(FEED_TYPES)}")
     async with request.app[POOL].connection() as conn:
         cur = await conn.execute(
-            "INSERT INTO webhooks (url, secret, event_types, cursor) VALUES (%s, %s, %s,"
-            " (SELECT coalesce(max(id), 0) FROM feed_events))"
-            " RETURNING id, url, event_types, cursor, created_at", (url, secret, types))
+            "INSERT INTO webhooks (url, secret, event_types, dealer_id, cursor) VALUES (%s, %s,"
+            " %s, %s, (SELECT coalesce(max(id), 0) FROM feed_events))"
+            " RETURNING id, url, event_types, cursor, created_at, dealer_id",
+            (url, secret, types, dealer_id))
         row = await cur.fetchone()
     assert row is not None
     return ok(_public(row), status=201)
@@ -84,7 +89,8 @@ async def list_hooks(request: web.Request) -> web.Response:
     """Webhooks (never their secrets) with their last deliveries."""
     async with request.app[POOL].connection() as conn:
         cur = await conn.execute(
-            "SELECT id, url, event_types, cursor, created_at FROM webhooks ORDER BY id")
+            "SELECT id, url, event_types, cursor, created_at, dealer_id FROM webhooks"
+            " ORDER BY id")
         hooks = [_public(r) for r in await cur.fetchall()]
         for hook in hooks:
             cur = await conn.execute(
@@ -145,14 +151,19 @@ class Deliverer:
                     await asyncio.sleep(5)
 
     async def _tick(self, conn: psycopg.AsyncConnection, http: aiohttp.ClientSession) -> None:
-        cur = await conn.execute("SELECT id, url, secret, event_types, cursor FROM webhooks")
-        for hook_id, url, secret, types, cursor in await cur.fetchall():
+        cur = await conn.execute(
+            "SELECT id, url, secret, event_types, cursor, dealer_id FROM webhooks")
+        for hook_id, url, secret, types, cursor, dealer_id in await cur.fetchall():
             state = self.backoff.setdefault(hook_id, _Backoff())
             if time.monotonic() < state.next_at:
                 continue
-            for event in await queries.feed(conn, cursor, types, 100):
+            for event in await queries.feed(conn, cursor, types, 100, dealer_id):
                 if not await self._deliver(conn, http, hook_id, url, secret, event, state):
                     break
+                rid = event["data"].get("reminder_id")
+                if rid is not None and event["type"].startswith("service_"):
+                    async with conn.transaction():
+                        await reminder_lifecycle.transition(conn, int(rid), "notified")
                 await conn.execute("UPDATE webhooks SET cursor = %s WHERE id = %s",
                                    (int(event["id"]), hook_id))
 

@@ -1,0 +1,95 @@
+"""Which items of which service cycle crossed due-soon or overdue on which settled day.
+
+A reminder is one vehicle's one service cycle (started by a service record, or by
+delivery). Each item of the cycle is announced once per threshold, on the first settled local
+day its status reaches that threshold: the day-end odometer (the highest reading of that
+local day, carried over days without data) against its due distance, the day against its due
+date. An item that reaches overdue on the day it reaches due soon is announced once, as
+overdue. Items crossing the same threshold on the same day are announced together.
+
+Everything here is a pure function of the service book, the daily odometers and the rules,
+so replays, duplicates and late data that arrives before a day settles give the same
+announcements as live ingestion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import groupby
+from typing import Literal
+
+from features.service import (
+    RANK,
+    Rules,
+    ServiceRecord,
+    Status,
+    Target,
+    Threshold,
+    book_as_of,
+    cycle_name,
+    sort_book,
+    targets,
+)
+
+Outcome = Literal["resolved", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """One item crossing one threshold."""
+
+    cycle: str
+    item: str
+    threshold: Threshold
+    day: date
+    odometer_km: float
+    target: Target
+    reason: str
+
+
+def announcements(rules: Rules, model: str | None, powertrain: str | None,
+                  delivered_on: date, records: list[ServiceRecord],
+                  odometer_by_day: dict[date, float], settled_to: date) -> list[Announcement]:
+    """Every crossing up to ``settled_to``, in day order."""
+    if not odometer_by_day:
+        return []
+    book = sort_book(records)
+    out: list[Announcement] = []
+    reached: dict[tuple[str, str], Status] = {}
+    cached: dict[str, list[Target]] = {}
+    day, odo = min(odometer_by_day), 0.0
+    while day <= settled_to:
+        odo = max(odo, odometer_by_day.get(day, odo))
+        then = book_as_of(book, day)
+        cycle = cycle_name(then)
+        if cycle not in cached:
+            cached[cycle] = targets(rules, model, powertrain, delivered_on, then)
+        for t in cached[cycle]:
+            status, reason = t.status(odo, day, rules)
+            if status != "ok" and RANK[status] > RANK[reached.get((cycle, t.name), "ok")]:
+                reached[(cycle, t.name)] = status
+                out.append(Announcement(cycle, t.name, status, day, odo, t, reason or ""))
+        day += timedelta(days=1)
+    return out
+
+
+def grouped(items: Iterable[Announcement]
+            ) -> list[tuple[tuple[str, Threshold, date], list[Announcement]]]:
+    """New announcements grouped by (cycle, threshold, day): one event each."""
+    def key(a: Announcement) -> tuple[str, Threshold, date]:
+        return a.cycle, a.threshold, a.day
+    ordered = sorted(items, key=lambda a: (a.day, RANK[a.threshold], a.cycle, a.item))
+    return [(k, list(g)) for k, g in groupby(ordered, key=key)]
+
+
+def outcome(book: list[ServiceRecord], cycle: str, items: set[str]
+            ) -> tuple[Outcome, ServiceRecord] | None:
+    """How a reminder of ``cycle`` ended: the record that started the next cycle either
+    covers every announced item (resolved) or not (expired); None while the cycle runs."""
+    later = [r for r in sort_book(book) if cycle == "delivery" or r.done_on.isoformat() > cycle]
+    nxt = later[0] if later else None
+    if nxt is None:
+        return None
+    return ("resolved" if items <= set(nxt.items) else "expired"), nxt

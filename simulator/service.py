@@ -1,0 +1,148 @@
+"""The simulated car's own maintenance schedule, its owner's visits to the dealer, and the
+reminders the gateway must raise, written into the truth.
+
+This is the simulator's own reading of the maintenance rules file (the same rules the
+gateway is configured with), kept independent of the gateway's code so that the two can be
+compared: each item restarts from the last visit that serviced it (or from delivery with its
+first interval); due soon within the soft distance or days, overdue at the due distance or
+date; announced once per cycle and threshold on the first day-end that reaches it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RULES_FILE = Path(__file__).resolve().parent.parent / "features" / "data" / "maintenance.json"
+LEVEL = {"ok": 0, "due_soon": 1, "overdue": 2}
+
+
+def _month_later(d: date, months: int) -> date:
+    total = d.year * 12 + d.month - 1 + months
+    year, month = divmod(total, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, d.day if d.day <= last else last)
+
+
+def model_items(model: str, powertrain: str) -> list[dict[str, Any]]:
+    """The model's maintenance items for its powertrain."""
+    raw = json.loads(RULES_FILE.read_text())
+    items = raw["models"].get(model, raw["default"])["items"]
+    return [i for i in items if powertrain in i.get("powertrains", [powertrain])]
+
+
+def soft_limits() -> tuple[float, int]:
+    """(km, days) of the due-soon threshold."""
+    soft = json.loads(RULES_FILE.read_text())["soft"]
+    return float(soft["km"]), int(soft["days"])
+
+
+@dataclass(slots=True)
+class Visit:
+    """A service done at the dealer."""
+
+    done_on: date
+    odometer_km: float
+    items: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Schedule:
+    """One car's maintenance state as it lives through the simulation."""
+
+    model: str
+    powertrain: str
+    delivered_on: date
+    book: list[Visit]
+    responds: bool          # books a visit after a reminder
+    partial: bool           # ... but services only the first item announced
+    rng: np.random.Generator
+    reminders: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _reached: dict[tuple[str, str], str] = field(default_factory=dict)
+    _visit_on: date | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    soft_km: float = 0.0
+    soft_days: int = 0
+
+    def __post_init__(self) -> None:
+        self.items = model_items(self.model, self.powertrain)
+        self.soft_km, self.soft_days = soft_limits()
+
+    def cycle(self) -> str:
+        """The current cycle's name: the last visit's date, or delivery."""
+        return self.book[-1].done_on.isoformat() if self.book else "delivery"
+
+    def due(self, item: dict[str, Any]) -> tuple[float | None, date | None]:
+        """Due distance and date of one item now."""
+        last = next((v for v in reversed(self.book) if item["name"] in v.items), None)
+        if last is None:
+            km, months = item.get("first_km") or item.get("km"), \
+                item.get("first_months") or item.get("months")
+            return (float(km) if km else None,
+                    _month_later(self.delivered_on, months) if months else None)
+        return (last.odometer_km + item["km"] if item.get("km") else None,
+                _month_later(last.done_on, item["months"]) if item.get("months") else None)
+
+    def distance_to_service(self, odometer_km: float) -> float | None:
+        """What the car shows: km left to its next inspection."""
+        insp = next((i for i in self.items if i["name"] == "inspection"), None)
+        km = self.due(insp)[0] if insp else None
+        return round(km - odometer_km, 1) if km is not None else None
+
+    def _level(self, item: dict[str, Any], odometer_km: float, day: date) -> str:
+        km, when = self.due(item)
+        if (km is not None and odometer_km >= km) or (when is not None and day >= when):
+            return "overdue"
+        if (km is not None and odometer_km >= km - self.soft_km) or \
+                (when is not None and day >= when - timedelta(days=self.soft_days)):
+            return "due_soon"
+        return "ok"
+
+    def morning(self, day: date, odometer_km: float) -> None:
+        """A planned visit happens before the day's driving."""
+        if self._visit_on != day:
+            return
+        self._visit_on = None
+        due = [i["name"] for i in self.items if self._level(i, odometer_km, day) != "ok"]
+        if not due:
+            return
+        ended = self.cycle()
+        visit = Visit(day, round(odometer_km, 1), tuple(due[:1] if self.partial else due))
+        self.book.append(visit)
+        announced = {r["item"] for r in self.reminders if r["cycle"] == ended}
+        if announced:
+            self.outcomes[ended] = {
+                "outcome": "resolved" if announced <= set(visit.items) else "expired",
+                "day": day.isoformat()}
+
+    def evening(self, day: date, odometer_km: float, last_day: date) -> None:
+        """Day-end: announce every threshold reached; a responsive owner plans a visit."""
+        cycle = self.cycle()
+        opened = any(r["cycle"] == cycle for r in self.reminders)
+        for item in self.items:
+            level = self._level(item, odometer_km, day)
+            key = (cycle, item["name"])
+            if LEVEL[level] > LEVEL[self._reached.get(key, "ok")]:
+                self._reached[key] = level
+                km, when = self.due(item)
+                self.reminders.append({
+                    "cycle": cycle, "item": item["name"], "threshold": level,
+                    "day": day.isoformat(), "assumed": not self.book,
+                    "due_km": km, "due_date": when.isoformat() if when else None})
+        if not opened and self.responds and self._visit_on is None and \
+                any(r["cycle"] == cycle for r in self.reminders):
+            planned = day + timedelta(days=int(self.rng.integers(3, 26)))
+            if planned <= last_day:
+                self._visit_on = planned
+
+    def truth(self) -> dict[str, Any]:
+        """What the gateway must conclude."""
+        return {"responds": self.responds, "partial": self.partial,
+                "reminders": self.reminders, "outcomes": self.outcomes}

@@ -1,0 +1,209 @@
+"""The service loop against the simulator's truth: which reminders, on which day, with which
+items; how they ended; the predicted dates; the conversion report."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from features.registry import add_service_record
+from features.worklist import conversion
+from gateway.schema import migrate
+from localservices import create_database, drop_database
+from simulator.fleet import make_fleet
+from simulator.stream import Faults, fleet_stream
+from simulator.truth import FleetTruth
+from tests.direct_ingest import deriver_for, ingest, register_fleet
+from timeseries.db import connect
+from timeseries.writer import BatchWriter
+
+pytestmark = pytest.mark.live
+# documented in docs/service.md: the range holds the actual day in at least this share of
+# cases, and the expected day is off by at most this many days at the median
+RANGE_HITS_MIN, MEDIAN_ERROR_DAYS_MAX = 0.75, 5
+
+
+def _size() -> tuple[int, int]:
+    v, d = os.environ.get("SERVICE_FLEET", "50x120").split("x")
+    return int(v), int(d)
+
+
+@pytest.fixture(scope="module")
+async def loop_db() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    vehicles, days = _size()
+    start = date.today() - timedelta(days=days + 2)
+    truth = FleetTruth()
+    fleet = make_fleet(vehicles, days, start, 31, json_share=0.2)
+    faults = Faults(duplicates=0.03, reorder=0.03, gaps=0.002)
+    msgs = list(fleet_stream(fleet, start, days, 31, 3600, faults, truth))
+    tj = truth.to_json()
+    url = create_database()
+    conn = await connect(url)
+    layout = await migrate(conn)
+    await register_fleet(conn, tj["vehicles"])
+    for vin, v in tj["vehicles"].items():
+        cur = await conn.execute("SELECT id FROM vehicles WHERE vin = %s", (vin,))
+        row = await cur.fetchone()
+        assert row is not None
+        for rec in v["meta"]["service_book"]:
+            async with conn.transaction():
+                await add_service_record(conn, row[0], date.fromisoformat(rec["done_on"]),
+                                         rec["odometer_km"], rec["items"], rec["dealer_id"])
+    dconn = await connect(url)
+    await ingest(BatchWriter(conn, layout), msgs, deriver=deriver_for(dconn), derive_every=20)
+    await conn.close()
+    await dconn.close()
+    yield url, tj
+    drop_database(url)
+
+
+async def _rows(url: str, q: str) -> list[tuple[Any, ...]]:
+    async with await connect(url) as conn:
+        cur = await conn.execute(q)
+        return await cur.fetchall()
+
+
+def _settled(v: dict[str, Any]) -> str:
+    return (date.fromisoformat(max(v["days"])) - timedelta(days=1)).isoformat()
+
+
+def expected_items(truth: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
+    """(vin, cycle, item, threshold, day) of every announcement on a settled day."""
+    return {(vin, r["cycle"], r["item"], r["threshold"], r["day"])
+            for vin, v in truth["vehicles"].items() for r in v["service"]["reminders"]
+            if r["day"] <= _settled(v)}
+
+
+@pytest.mark.timeout(2400)
+async def test_reminders_are_exactly_the_truth(loop_db: tuple[str, dict[str, Any]]) -> None:
+    url, truth = loop_db
+    want = expected_items(truth)
+    got = {(vin, c, i, t, d.isoformat()) for vin, c, i, t, d in await _rows(
+        url, "SELECT v.vin, r.cycle, i.item, i.threshold, i.day FROM service_reminder_items i"
+             " JOIN service_reminders r ON r.id = i.reminder_id"
+             " JOIN vehicles v ON v.id = r.vehicle_id")}
+    assert sorted(got - want) == [] and sorted(want - got) == []
+    assert len(want) > _size()[0] and {t for *_, t, _ in want} == {"due_soon", "overdue"}
+    assert any(c != "delivery" and c > min(truth["vehicles"][v]["days"])
+               for v, c, *_ in want)  # cycles started by visits during the run
+
+
+async def test_events_list_items_consistently_once(loop_db: tuple[str, dict[str, Any]]
+                                                   ) -> None:
+    url, truth = loop_db
+    events = await _rows(url, "SELECT type, payload FROM feed_events"
+                              " WHERE type LIKE 'service_%' ORDER BY id")
+    groups: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
+    for vin, c, item, t, d in expected_items(truth):
+        groups[(vin, c, t, d)].add(item)
+    seen: list[tuple[str, str, str, str]] = []
+    for kind, p in events:
+        assert kind == f"service_{p['status']}"
+        assert set(p["items_due"]) == groups[(p["vin"], p["cycle"], p["status"], p["day"])]
+        seen.extend((p["vin"], p["cycle"], i, p["status"]) for i in p["items_due"])
+        unknown = p["history"] == "unknown"
+        assert (p["routes"]["owner"] is None) == unknown
+        for item in p["items"]:
+            assert item["status"] == p["status"] and item["assumed"] == unknown
+            km_left, days_left = item["remaining_km"], item["remaining_days"]
+            soft = (1000.0, 30) if p["status"] == "due_soon" else (0.0, 0)
+            by_km = km_left is not None and km_left <= soft[0]
+            by_days = days_left is not None and days_left <= soft[1]
+            assert by_km or by_days
+            assert item["reason"] == ("distance" if by_km else "time")
+            if p["status"] == "due_soon":
+                assert not (km_left is not None and km_left <= 0)
+                assert not (days_left is not None and days_left <= 0)
+    assert len(seen) == len(set(seen))  # no item announced twice for a threshold
+    assert len(events) == len(groups)
+
+
+async def test_reminders_end_as_in_the_truth(loop_db: tuple[str, dict[str, Any]]) -> None:
+    url, truth = loop_db
+    got = {(vin, c): (s, d.isoformat() if d else None) for vin, c, s, d in await _rows(
+        url, "SELECT v.vin, r.cycle, r.state, r.closed_day FROM service_reminders r"
+             " JOIN vehicles v ON v.id = r.vehicle_id")}
+    want = {}
+    for vin, v in truth["vehicles"].items():
+        cycles = {r["cycle"] for r in v["service"]["reminders"] if r["day"] <= _settled(v)}
+        for cycle in cycles:
+            end = v["service"]["outcomes"].get(cycle)
+            want[(vin, cycle)] = (end["outcome"], end["day"]) if end else ("open", None)
+    assert got == want
+    states = {s for s, _ in want.values()}
+    assert {"resolved", "expired", "open"} <= states
+
+
+async def test_predicted_dates_against_the_day_the_car_got_there(
+        loop_db: tuple[str, dict[str, Any]]) -> None:
+    """Due-soon by distance, then overdue by distance inside the run: was the overdue day
+    inside the predicted range, and how far off was the expected day?"""
+    url, truth = loop_db
+    events = await _rows(url, "SELECT payload FROM feed_events WHERE type = 'service_due_soon'")
+    overdue = {(vin, r["cycle"], r["item"]): r["day"] for vin, v in truth["vehicles"].items()
+               for r in v["service"]["reminders"] if r["threshold"] == "overdue"}
+    errors, hits = [], 0
+    for (p,) in events:
+        for item in p["items"]:
+            actual = overdue.get((p["vin"], p["cycle"], item["name"]))
+            pred = item["predicted"]
+            if actual is None or pred is None or pred["by"] != "distance":
+                continue
+            a = date.fromisoformat(actual)
+            errors.append(abs((date.fromisoformat(pred["date"]) - a).days))
+            hits += pred["earliest"] <= actual <= pred["latest"]
+    assert len(errors) >= 10
+    print(f"predictions: {len(errors)}, in range {hits / len(errors):.2f},"
+          f" median error {statistics.median(errors)} days, p90"
+          f" {sorted(errors)[int(0.9 * len(errors))]} days")
+    assert hits / len(errors) >= RANGE_HITS_MIN
+    assert statistics.median(errors) <= MEDIAN_ERROR_DAYS_MAX
+
+
+async def test_conversion_report_equals_the_truth(loop_db: tuple[str, dict[str, Any]]) -> None:
+    url, truth = loop_db
+    days = sorted({d for v in truth["vehicles"].values() for d in v["days"]})
+    start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    want: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    waits: dict[str, list[int]] = defaultdict(list)
+    for vin, v in truth["vehicles"].items():
+        dealer = v["meta"]["dealer_id"]
+        opened: dict[str, str] = {}
+        for r in v["service"]["reminders"]:
+            if r["day"] <= _settled(v):
+                opened[r["cycle"]] = min(opened.get(r["cycle"], r["day"]), r["day"])
+        resolved_by = set()
+        for cycle, day in opened.items():
+            w = want[dealer]
+            w["issued"] += 1
+            end_ = v["service"]["outcomes"].get(cycle)
+            if end_ and end_["outcome"] == "resolved":
+                wait = (date.fromisoformat(end_["day"]) - date.fromisoformat(day)).days
+                w["resolved"] += 1
+                waits[dealer].append(wait)
+                resolved_by.add(end_["day"])
+                for n in (30, 60, 90):
+                    w[f"resolved_{n}d"] += wait <= n
+            elif end_:
+                w["expired"] += 1
+        for rec in v["meta"]["service_book"]:
+            if start.isoformat() <= rec["done_on"] <= end.isoformat():
+                want[dealer]["services"] += 1
+                want[dealer]["services_without_reminder"] += rec["done_on"] not in resolved_by
+    async with await connect(url) as conn:
+        rows = await conversion(conn, start, end, "dealer")
+    got = {r["dealer"]: r for r in rows}
+    assert set(got) == set(want)
+    for dealer, w in want.items():
+        g = got[dealer]
+        for key in ("issued", "resolved", "resolved_30d", "resolved_60d", "resolved_90d",
+                    "expired", "services", "services_without_reminder"):
+            assert g[key] == w[key], (dealer, key)
+        median = statistics.median(waits[dealer]) if waits[dealer] else None
+        assert g["median_days_to_service"] == median, dealer
