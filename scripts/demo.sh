@@ -44,8 +44,13 @@ curl -fsS "http://$HTTP/health" >/dev/null || { echo "gateway did not start; see
 # a mixed fleet: MessagePack, JSON, raw CAN frames (decoded with each model's DBC, so the
 # registry comes first) and protobuf records
 FLEET=(--vehicles "$VEHICLES" --days "$DAYS" --seed 1 --json-share 0.15 --can-share 0.2 --pb-share 0.15)
+# the dealers, the registry and the service books the dealers' systems hold before the run
+.venv/bin/python -m simulator dealers --seed 1 > "$RUN/dealers.ndjson"
 .venv/bin/python -m simulator registry "${FLEET[@]}" > "$RUN/vehicles.ndjson"
+.venv/bin/python -m simulator services "${FLEET[@]}" > "$RUN/services.ndjson"
+TELEMATICS_DB_URL=$DB_URL .venv/bin/python -m gateway import-dealers "$RUN/dealers.ndjson"
 TELEMATICS_DB_URL=$DB_URL .venv/bin/python -m gateway import-vehicles "$RUN/vehicles.ndjson"
+TELEMATICS_DB_URL=$DB_URL .venv/bin/python -m gateway import-services "$RUN/services.ndjson"
 .venv/bin/python -m simulator run "${FLEET[@]}" \
   --mqtt-url "mqtt://127.0.0.1:$MQTT_PORT" --truth "$RUN/truth.json" \
   --duplicates 0.02 --reorder 0.02 --gaps 0.002 --garbage 0.002
@@ -56,7 +61,20 @@ for _ in $(seq 1 600); do
   got=$(psql "$DB_URL" -tAc "SELECT count(*) FROM ingest_log") || got=0
   [ "$got" -ge "$expected" ] && break; sleep 1
 done
+# the visits owners made during the run reach the gateway from the dealers' systems
+.venv/bin/python -m simulator services "${FLEET[@]}" --truth "$RUN/truth.json" > "$RUN/services-after.ndjson"
+TELEMATICS_DB_URL=$DB_URL .venv/bin/python -m gateway import-services "$RUN/services-after.ndjson"
+for _ in $(seq 1 120); do
+  dirty=$(psql "$DB_URL" -tAc "SELECT count(*) FROM dirty_hours") || dirty=1
+  [ "$dirty" -eq 0 ] && break; sleep 1
+done
 vin=$(psql "$DB_URL" -tAc "SELECT vin FROM vehicles ORDER BY id LIMIT 1")
+dealer=$(psql "$DB_URL" -tAc "SELECT dealer_id FROM vehicles WHERE service_status <> 'ok' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+since=$(date -u -d "$DAYS days ago" +%Y-%m-%d)
+echo; echo "Worklist of dealer $dealer (vehicles whose items fall due within 30 days):"
+curl -fsS "http://$HTTP/v1/dealers/$dealer/worklist?within_days=30" | .venv/bin/python scripts/show_worklist.py
+echo; echo "Service conversion by dealer since $since (CSV):"
+curl -fsS "http://$HTTP/v1/reports/service-conversion?by=dealer&format=csv&from=$since" | head -8
 cat <<MSG
 
 Done: $got of $expected simulated messages committed (by topic:
@@ -69,6 +87,9 @@ $(psql "$DB_URL" -tAc "SELECT s || ': ' || n FROM (SELECT regexp_replace(topic, 
   curl -s 'http://$HTTP/v1/vehicles/$vin/profile?window=7&as_of=$(date -u -d yesterday +%Y-%m-%d)'
   curl -s 'http://$HTTP/v1/vehicles/$vin/trips?from=$(date -u -d "$DAYS days ago" +%Y-%m-%d)'
   curl -s 'http://$HTTP/v1/events?limit=5'      # segment and service events
+  curl -s 'http://$HTTP/v1/dealers/$dealer/worklist?within_days=30'
+  curl -s 'http://$HTTP/v1/reminders?dealer_id=$dealer'
+  curl -s 'http://$HTTP/v1/reports/service-conversion?by=model&from=$since'
   open http://$HTTP/docs for the API
 Logs: $RUN/gateway.log, $RUN/mosquitto.log; ground truth: $RUN/truth.json
 Broker and gateway keep running; stop them with: bash scripts/demo.sh stop

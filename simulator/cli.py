@@ -11,6 +11,7 @@ from simulator.fleet import make_dealers, make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
+from simulator.vehicle import ALL_ITEMS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
     r.add_argument("--truth", help="write the ground truth JSON here")
     r.add_argument("--heartbeat-s", type=int, default=900, help="parked heartbeat period")
+    r.add_argument("--sample-s", type=int, default=1, help="seconds between rows while driving")
     r.add_argument("--json-share", type=float, default=0.1, help="vehicles on the JSON topic")
     r.add_argument("--can-share", type=float, default=0.0,
                    help="vehicles sending raw CAN frames (vehicles/{vin}/can)")
@@ -43,18 +45,21 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(today=today)
     reg = sub.add_parser("registry", help="print the fleet's registry entries as NDJSON"
                                           " (for python -m gateway import-vehicles)")
-    for a in ("--vehicles", "--days", "--seed"):
-        reg.add_argument(a, type=int, default=r.get_default(a.strip("-")))
-    reg.add_argument("--start", type=date.fromisoformat, default=None)
-    for a in ("--json-share", "--can-share", "--pb-share", "--catchup-share"):
-        reg.add_argument(a, type=float, default=r.get_default(a.strip("-").replace("-", "_")))
-    reg.set_defaults(today=today)
     dl = sub.add_parser("dealers", help="print the fleet's dealers as NDJSON"
                                         " (for python -m gateway import-dealers)")
     dl.add_argument("--seed", type=int, default=1)
-    sv = sub.add_parser("services", help="print the service books of a run's truth file as"
-                                         " NDJSON (for python -m gateway import-services)")
-    sv.add_argument("truth", help="the --truth file of a run")
+    sv = sub.add_parser("services", help="print the fleet's service books as NDJSON (for"
+                                         " python -m gateway import-services): as they are"
+                                         " before the run, or with --truth after it")
+    sv.add_argument("--truth", help="a run's truth file: the books including its visits")
+    for same_fleet in (reg, sv):  # the same flags give the same fleet as `run`
+        for a in ("--vehicles", "--days", "--seed"):
+            same_fleet.add_argument(a, type=int, default=r.get_default(a.strip("-")))
+        same_fleet.add_argument("--start", type=date.fromisoformat, default=None)
+        for a in ("--json-share", "--can-share", "--pb-share", "--catchup-share"):
+            same_fleet.add_argument(a, type=float,
+                                    default=r.get_default(a.strip("-").replace("-", "_")))
+        same_fleet.set_defaults(today=today)
     return p
 
 
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         for d in make_dealers(args.seed):
             print(json.dumps(d))
         return 0
-    if args.command == "services":
+    if args.command == "services" and args.truth:
         with open(args.truth, encoding="utf-8") as fh:
             vehicles = json.load(fh)["vehicles"]
         for vin, v in vehicles.items():
@@ -75,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     start = args.start or (args.today - timedelta(days=args.days))
     fleet = make_fleet(args.vehicles, args.days, start, args.seed, args.json_share,
                        args.catchup_share, args.can_share, args.pb_share)
+    if args.command == "services":
+        for v in fleet:
+            for done_on, km in v.service_book:
+                print(json.dumps({"vin": v.vin, "done_on": done_on.isoformat(),
+                                  "odometer_km": km, "items": list(ALL_ITEMS),
+                                  "dealer_id": v.dealer_id}))
+        return 0
     if args.command == "registry":
         for v in fleet:
             print(json.dumps({"vin": v.vin, "model": v.model, "powertrain": v.powertrain,
@@ -84,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     truth = FleetTruth()
     faults = Faults(args.duplicates, args.reorder, args.gaps, args.garbage)
-    stream = fleet_stream(fleet, start, args.days, args.seed, args.heartbeat_s, faults, truth)
+    stream = fleet_stream(fleet, start, args.days, args.seed, args.heartbeat_s, faults, truth,
+                          args.sample_s)
     pub = Publisher(args.mqtt_url)
     try:
         stats = pub.publish(stream, args.speedup)

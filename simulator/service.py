@@ -70,6 +70,7 @@ class Schedule:
     items: list[dict[str, Any]] = field(default_factory=list)
     soft_km: float = 0.0
     soft_days: int = 0
+    _inspection: tuple[int, float | None] = (-1, None)  # (book length, due km) cached
 
     def __post_init__(self) -> None:
         self.items = model_items(self.model, self.powertrain)
@@ -92,8 +93,10 @@ class Schedule:
 
     def distance_to_service(self, odometer_km: float) -> float | None:
         """What the car shows: km left to its next inspection."""
-        insp = next((i for i in self.items if i["name"] == "inspection"), None)
-        km = self.due(insp)[0] if insp else None
+        if self._inspection[0] != len(self.book):
+            insp = next((i for i in self.items if i["name"] == "inspection"), None)
+            self._inspection = (len(self.book), self.due(insp)[0] if insp else None)
+        km = self._inspection[1]
         return round(km - odometer_km, 1) if km is not None else None
 
     def _level(self, item: dict[str, Any], odometer_km: float, day: date) -> str:

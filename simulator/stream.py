@@ -40,7 +40,8 @@ class Outgoing:
 
 
 def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbeat_s: int,
-                   faults: Faults, fleet_truth: FleetTruth) -> Iterator[Outgoing]:
+                   faults: Faults, fleet_truth: FleetTruth, sample_s: int = 1
+                   ) -> Iterator[Outgoing]:
     """One vehicle's publishes in send order (faults may delay some by up to a week)."""
     meta = {"model": spec.model, "powertrain": spec.powertrain, "timezone": spec.tz,
             "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
@@ -48,7 +49,7 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "wire": spec.wire, "dormant_from_day": spec.dormant_from_day,
             "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel}
     truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
-    life = VehicleLife(spec, start, days, seed, heartbeat_s, truth)
+    life = VehicleLife(spec, start, days, seed, heartbeat_s, truth, sample_s)
     rng = np.random.default_rng([seed, spec.index, 3])
     offline = (0, 0)
     if spec.offline_from_day is not None:
@@ -106,7 +107,10 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
 
 
 def fleet_stream(fleet: list[VehicleSpec], start: date, days: int, seed: int,
-                 heartbeat_s: int, faults: Faults, truth: FleetTruth) -> Iterator[Outgoing]:
-    """Every vehicle's publishes merged in send order."""
-    streams = [vehicle_stream(v, start, days, seed, heartbeat_s, faults, truth) for v in fleet]
+                 heartbeat_s: int, faults: Faults, truth: FleetTruth, sample_s: int = 1
+                 ) -> Iterator[Outgoing]:
+    """Every vehicle's publishes merged in send order; ``sample_s``: seconds between rows
+    while driving (1 by default; larger makes long simulations cheaper)."""
+    streams = [vehicle_stream(v, start, days, seed, heartbeat_s, faults, truth, sample_s)
+               for v in fleet]
     return heapq.merge(*streams)

@@ -54,12 +54,13 @@ class VehicleLife:
     """Generates one vehicle's chunks in time order."""
 
     def __init__(self, spec: VehicleSpec, start: date, days: int, seed: int,
-                 heartbeat_s: int, truth: VehicleTruth) -> None:
+                 heartbeat_s: int, truth: VehicleTruth, sample_s: int = 1) -> None:
         self.spec = spec
         self.start = start
         self.days = days
         self.tz = ZoneInfo(spec.tz)
         self.heartbeat_s = heartbeat_s
+        self.sample_s = sample_s  # seconds between rows while driving
         self.truth = truth
         self.rng = np.random.default_rng([seed, spec.index, 2])
         self.state = State(spec.odometer_km, float(self.rng.uniform(40, 95)),
@@ -214,9 +215,16 @@ class VehicleLife:
             st.heading = (st.heading + float(rng.normal(0, 2))) % 360
             rad = math.radians(st.heading)
             ignition = "START" if i == 0 else ("OFF" if i == n - 1 else "ON")
-            row = self._common(temp, ignition)
+            keep = i % self.sample_s == 0 or i == n - 1
+            row = self._common(temp, ignition) if keep else {}
             st.lat += step_km * math.cos(rad) / 111
             st.lon += step_km * math.sin(rad) / (111 * max(0.2, math.cos(math.radians(st.lat))))
+            if self.has_fuel:
+                st.fuel = max(0.0, st.fuel - step_km * self.l_per_100 / 50)
+            if self.has_battery:
+                st.soc = max(0.0, st.soc - step_km * self.kwh_per_100 / 60)
+            if not keep:
+                continue
             row["Vehicle.Speed"] = float(trace.speed[i])
             row["Vehicle.CurrentLocation.Heading"] = round(st.heading, 1)
             row["Vehicle.Acceleration.Longitudinal"] = float(trace.accel[i])
@@ -226,9 +234,6 @@ class VehicleLife:
             if self.has_fuel:
                 row["Vehicle.Powertrain.CombustionEngine.Speed"] = round(
                     0.0 if i == n - 1 else 750 + float(trace.speed[i]) * 28, 0)
-                st.fuel = max(0.0, st.fuel - step_km * self.l_per_100 / 50)
-            if self.has_battery:
-                st.soc = max(0.0, st.soc - step_km * self.kwh_per_100 / 60)
             rows.append((t, row))
         st.odometer = odo0 + float(trace.distance[-1])
         self._count_rows(rows)
@@ -238,11 +243,11 @@ class VehicleLife:
         truth.km = round(truth.km + trip_km, 3)
         truth.drive_seconds += (end - start) // 1000
         truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind})
-        chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, n, BATCH_S)]
+        chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, len(rows), BATCH_S)]
         for ev in self._cockpit_events(start, end, kind, ac):
             truth.events[ev["type"]] += 1
             self.truth.events += 1
-            idx = min((ev["t"] - start) // (BATCH_S * 1000), len(chunks) - 1)
+            idx = min((ev["t"] - start) // (BATCH_S * self.sample_s * 1000), len(chunks) - 1)
             chunks[idx].events.append(ev)
         return end, chunks
 

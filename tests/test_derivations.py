@@ -136,7 +136,8 @@ async def test_service_and_segment_events_match_the_truth(
         truth_db: tuple[str, dict[str, Any]]) -> None:
     url, truth = truth_db
     events = await fetch(url, "SELECT type, payload FROM feed_events ORDER BY id")
-    service = [(p["vin"], t) for t, p in events if t.startswith("service_")]
+    service = [(p["vin"], t, p["cycle"], p["day"], "+".join(sorted(p["items_due"])))
+               for t, p in events if t.startswith("service_")]
     assert len(service) == len(set(service))  # once each
     assert set(service) == expected_service_events(truth)
     segments = {(p["vin"], p["day"], p["from"], p["to"]) for t, p in events

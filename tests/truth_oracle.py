@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from features.segments import ActivityRules, activity_history
-from features.service import ServiceRecord, evaluate, load_rules
 
 
 def expected_segment_changes(truth: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -27,19 +26,14 @@ def expected_segment_changes(truth: dict[str, Any]) -> set[tuple[str, str, str, 
     return out
 
 
-def expected_service_events(truth: dict[str, Any]) -> set[tuple[str, str]]:
-    """(vin, event type) expected once each, from the final odometer and the service book."""
-    out: set[tuple[str, str]] = set()
+def expected_service_events(truth: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
+    """(vin, event type, cycle, day, items) of every announcement on a settled day, from the
+    simulator's own schedule (items crossing the same threshold on one day: one event)."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
     for vin, v in truth["vehicles"].items():
-        meta = v["meta"]
-        last = max(v["days"])
-        book = [ServiceRecord(i, date.fromisoformat(r["done_on"]), r["odometer_km"],
-                              tuple(r["items"])) for i, r in enumerate(meta["service_book"])]
-        s = evaluate(load_rules(), meta["model"], meta["powertrain"],
-                     date.fromisoformat(meta["delivered_on"]),
-                     v["days"][last]["final_odometer_km"], date.fromisoformat(last), book, 0.0)
-        if s.status != "ok":
-            out.add((vin, "service_due_soon"))
-        if s.status == "overdue":
-            out.add((vin, "service_overdue"))
-    return out
+        settled = (date.fromisoformat(max(v["days"])) - timedelta(days=1)).isoformat()
+        for r in v["service"]["reminders"]:
+            if r["day"] <= settled:
+                key = (vin, f"service_{r['threshold']}", r["cycle"], r["day"])
+                groups.setdefault(key, []).append(r["item"])
+    return {(*k, "+".join(sorted(items))) for k, items in groups.items()}

@@ -7,7 +7,10 @@ from typing import Any
 
 from decoders.catalog import load_catalog
 from features.feed import FEED_TYPES
+from features.registry import CHANNELS
+from features.reminder_store import STATES as REMINDER_STATES
 from features.segments import ACTIVITIES
+from features.worklist import GROUP_BY
 from gateway import __version__
 
 J = "application/json"
@@ -19,6 +22,7 @@ INT = {"type": "integer"}
 def _err(*codes: int) -> dict[str, Any]:
     texts = {400: "invalid parameter or body (detail names it)", 401: "missing or bad token",
              403: "token lacks the scope", 404: "unknown vehicle or resource",
+             409: "the resource is not in a state that allows it",
              413: "body too large", 503: "not ready"}
     return {str(c): {"description": texts[c], "content": {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -153,6 +157,7 @@ def _feed_ops() -> dict[str, Any]:
                 {"required": True, "content": {J: {"schema": {
                     "type": "object", "required": ["url", "secret", "event_types"],
                     "properties": {"url": {"type": "string", "format": "uri"},
+                                   "dealer_id": {"type": "string", "minLength": 1},
                                    "secret": {"type": "string", "minLength": 16},
                                    "event_types": {"type": "array", "items": {
                                        "type": "string", "enum": types}}}}}}})},
@@ -169,6 +174,66 @@ def _feed_ops() -> dict[str, Any]:
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             {**_ok({"type": "object", "required": ["outcome"], "properties": {
                 "outcome": {"type": "string"}}}), **_err(401, 403, 404)})},
+    }
+
+
+def _service_loop_ops() -> dict[str, Any]:
+    dealer_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "dealer id"}
+    rid = {"name": "id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 1}, "description": "reminder id"}
+    day = {"type": "string", "format": "date"}
+    dealer = {"type": "object", "required": ["id", "name", "timezone"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "timezone": {"type": "string"},
+        "latitude": NUM, "longitude": NUM, "booking_url": STR,
+        "advisors": {"type": "array", "items": {"type": "object"}}}}
+    reminder = {"type": "object", "required": ["id", "vin", "cycle", "state", "items"],
+                "properties": {"id": {"type": "string"}, "vin": {"type": "string"},
+                               "cycle": {"type": "string"}, "history": {"type": "string"},
+                               "state": {"type": "string", "enum": list(REMINDER_STATES)},
+                               "items": ITEMS}}
+    page = {"type": "object", "required": ["items", "next"],
+            "properties": {"items": ITEMS, "next": STR}}
+    report = {"type": "object", "required": ["groups"], "properties": {"groups": ITEMS}}
+    return {
+        "/v1/dealers/{id}": {
+            "get": _op("A dealer", READ, [dealer_id], {**_ok(dealer), **_err(400, 401, 403, 404)}),
+            "put": _op("Create or replace a dealer", WRITE, [dealer_id],
+                       {**_ok(dealer), **_err(400, 401, 403, 413)},
+                       {"required": True, "content": {J: {"schema": dealer}}})},
+        "/v1/dealers/{id}/worklist": {"get": _op(
+            "The advisor's worklist: vehicles whose items fall due, soonest first", READ,
+            [dealer_id, _q("within_days", {"type": "integer", "minimum": 0, "maximum": 730},
+                           "horizon in days (default 30)"),
+             _q("as_of", day, "default: today in the dealer's time zone")],
+            {**_ok({"type": "object", "required": ["items"], "properties": {"items": ITEMS}}),
+             **_err(400, 401, 403, 404)})},
+        "/v1/reminders": {"get": _op("Service reminders, by id", READ, [
+            _q("state", {"type": "string", "enum": list(REMINDER_STATES)}, "state"),
+            _q("dealer_id", {"type": "string"}, "dealer"), _q("vin", {"type": "string"}, "VIN"),
+            _q("after", {"type": "integer", "minimum": 0}, "cursor: the last id seen"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")],
+            {**_ok(page), **_err(400, 401, 403)})},
+        "/v1/reminders/{id}": {"get": _op("One reminder with its items", READ, [rid], {
+            **_ok(reminder), **_err(400, 401, 403, 404)})},
+        "/v1/reminders/{id}:acknowledge": {"post": _op(
+            "The owner or advisor has seen the reminder", WRITE, [rid],
+            {**_ok(reminder), **_err(400, 401, 403, 404, 409)})},
+        "/v1/reminders/{id}:book": {"post": _op(
+            "A service appointment is booked", WRITE, [rid],
+            {**_ok(reminder), **_err(400, 401, 403, 404, 409, 413)},
+            {"required": False, "content": {J: {"schema": {"type": "object", "properties": {
+                "booked_for": day}}}}})},
+        "/v1/reports/service-conversion": {"get": _op(
+            "Reminders issued and what became of them; services without a reminder", READ, [
+                _q("from", day, "first day (default 90 days ago)"),
+                _q("to", day, "last day (default today)"),
+                _q("by", {"type": "string", "enum": list(GROUP_BY)}, "grouping"),
+                _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv")],
+            {"200": {"description": "OK", "content": {J: {"schema": report},
+                                                      "text/csv": {"schema": {
+                                                          "type": "string"}}}},
+             **_err(400, 401, 403)})},
     }
 
 
@@ -194,7 +259,8 @@ def spec() -> dict[str, Any]:
         "info": {"title": "Telematics gateway API", "version": __version__,
                  "description": "Usage features, service book and events for the customer "
                                 "platform. See docs/api.md."},
-        "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_feed_ops()},
+        "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_feed_ops(),
+                  **_service_loop_ops()},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -206,12 +272,15 @@ def spec() -> dict[str, Any]:
                     "powertrain": {"type": "string", "enum": ["ice", "bev", "phev"]},
                     "timezone": {"type": "string"},
                     "delivered_on": {"type": "string", "format": "date"},
-                    "owner_id": {"type": "string"}, "dealer_id": {"type": "string"}},
+                    "owner_id": {"type": "string"}, "dealer_id": {"type": "string"},
+                    "advisor_id": {"type": "string"},
+                    "owner_channel": {"type": "string", "enum": list(CHANNELS)}},
                     "additionalProperties": False},
                 "Vehicle": {"type": "object", "required": ["vin", "registered"], "properties": {
                     "vin": {"type": "string"}, "registered": {"type": "boolean"},
                     "model": STR, "powertrain": STR, "timezone": STR, "delivered_on": STR,
-                    "owner_id": STR, "dealer_id": STR, "first_seen": STR, "last_seen": STR,
+                    "owner_id": STR, "dealer_id": STR, "advisor_id": STR, "owner_channel": STR,
+                    "first_seen": STR, "last_seen": STR,
                     "last_sample_at": STR, "odometer_km": NUM, "activity": STR,
                     "service_status": STR, "fuel_pct": NUM, "soc_pct": NUM,
                     "is_charging": {"type": ["boolean", "null"]},

@@ -44,6 +44,11 @@ async def status(request: web.Request) -> web.Response:
             " ORDER BY service_status DESC, vin LIMIT 50")
         due = [{"vin": v, "service_status": s, "dealer_id": d, "odometer_km": o}
                for v, s, d, o in await cur.fetchall()]
+        cur = await conn.execute("SELECT state, count(*) FROM service_reminders GROUP BY 1"
+                                 " ORDER BY 1")
+        reminders = {st: int(n) for st, n in await cur.fetchall()}
+        cur = await conn.execute("SELECT type, count(*) FROM feed_events GROUP BY 1 ORDER BY 1")
+        events = {t: int(n) for t, n in await cur.fetchall()}
         cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
         pending = (await cur.fetchone() or (0,))[0]
     return ok({
@@ -53,5 +58,6 @@ async def status(request: web.Request) -> web.Response:
         "samples": _value(m, "telematics_samples_committed_total"),
         "lag_avg_s": _value(m, "telematics_end_to_end_lag_seconds_sum") / lag_n if lag_n else None,
         "dead_letters": dead, "fleet": fleet, "service": service, "due": due,
+        "reminders": reminders, "events": events,
         "derivation_pending": int(pending),
     })

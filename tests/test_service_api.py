@@ -1,0 +1,225 @@
+"""The service loop through a real gateway process: dealers, worklist, webhooks by dealer,
+the reminder lifecycle over HTTP, the conversion report, strict parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from localservices import (
+    Broker,
+    Gateway,
+    create_database,
+    drop_database,
+    free_port,
+    query,
+    wait_until,
+)
+from simulator.fleet import make_dealers, make_fleet
+from simulator.publish import Publisher
+from simulator.stream import Faults, fleet_stream
+from simulator.truth import FleetTruth
+from tests.test_platform_api import ADMIN, READ, TOKENS, WRITE, Api
+
+pytestmark = pytest.mark.live
+SECRET = "whsec-0123456789abcdef"
+
+
+class Receiver:
+    """A webhook endpoint in a thread of its own event loop."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+
+    def start(self) -> None:
+        import threading
+
+        async def receive(request: web.Request) -> web.Response:
+            self.events.append(json.loads(await request.read()))
+            return web.Response(status=204)
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_post("/hook", receive)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+
+        self.loop.run_until_complete(serve())
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def loop_stack(tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Api, str, dict[str, Any], Receiver, str]]:
+    work: Path = tmp_path_factory.mktemp("service-api")
+    broker = Broker(work / "broker")
+    broker.start()
+    db = create_database()
+    gw = Gateway(broker.url, db, work, api_tokens=TOKENS, client_id="gw-service")
+    gw.start()
+    api = Api(gw.base)
+    days = 45
+    start = date.today() - timedelta(days=days + 2)
+    fleet = make_fleet(30, days, start, 5)
+    for d in make_dealers(5):
+        assert api.call("PUT", f"/v1/dealers/{d['id']}", WRITE, d)[0] == 200
+    truth = FleetTruth()
+    msgs = list(fleet_stream(fleet, start, days, 5, 3600, Faults(), truth, sample_s=10))
+    meta = truth.to_json()["vehicles"]
+    keys = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id",
+            "advisor_id", "owner_channel")
+    lines = [json.dumps({"vin": vin, **{k: v["meta"][k] for k in keys}})
+             for vin, v in meta.items()]
+    assert api.call("POST", "/v1/vehicles:import", WRITE, "\n".join(lines),
+                    "application/x-ndjson")[0] == 200
+    for spec in fleet:  # the books as the dealers knew them before
+        for done_on, km in spec.service_book:
+            assert api.call("POST", f"/v1/vehicles/{spec.vin}/services", WRITE, {
+                "done_on": done_on.isoformat(), "odometer_km": km,
+                "items": ["inspection", "engine_oil", "cabin_filter", "brake_fluid",
+                          "tyre_rotation"]})[0] == 201
+    busiest = max({s.dealer_id for s in fleet},
+                  key=lambda d: (sum(s.dealer_id == d for s in fleet), d))
+    receiver = Receiver()
+    receiver.start()
+    status, hook, _ = api.call("POST", "/v1/webhooks", ADMIN, {
+        "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": SECRET,
+        "dealer_id": busiest, "event_types": ["service_due_soon", "service_overdue"]})
+    assert status == 201 and hook["dealer_id"] == busiest
+    pub = Publisher(broker.url)
+    pub.publish(msgs)
+    pub.close()
+    n = sum(v["messages"] for v in meta.values())
+    wait_until(lambda: query(db, "SELECT count(*) FROM ingest_log")[0][0] >= n, 180, "ingest")
+    wait_until(lambda: query(db, "SELECT count(*) FROM dirty_hours")[0][0] == 0, 180,
+               "derivations", every=0.5)
+    yield api, db, truth.to_json(), receiver, busiest
+    gw.stop()
+    broker.stop()
+    drop_database(db)
+
+
+def test_reminders_and_the_dealer_webhook(
+        loop_stack: tuple[Api, str, dict[str, Any], Receiver, str]) -> None:
+    api, db, _, receiver, busiest = loop_stack
+    reminders = api.get("/v1/reminders?limit=1000")["items"]
+    assert len(reminders) >= 5 and all(r["items"] for r in reminders)
+    mine = [r for r in reminders if r["dealer_id"] == busiest]
+    assert mine, "the busiest dealer has reminders"
+    wait_until(lambda: len(receiver.events) >= query(
+        db, "SELECT count(*) FROM feed_events WHERE type LIKE 'service_%%'"
+            " AND payload->>'dealer_id' = %s", (busiest,))[0][0], 60, "webhook deliveries")
+    assert receiver.events and {e["data"]["dealer_id"] for e in receiver.events} == {busiest}
+    wait_until(lambda: all(r["state"] != "open" for r in api.get(
+        f"/v1/reminders?dealer_id={busiest}&limit=1000")["items"]), 30, "notified")
+    notified = api.get("/v1/events?type=reminder_notified&limit=1000")["items"]
+    assert {e["data"]["reminder_id"] for e in notified} >= {
+        r["id"] for r in mine if r["state"] in ("open", "notified")}
+
+
+def test_lifecycle_over_http(loop_stack: tuple[Api, str, dict[str, Any], Receiver, str]
+                             ) -> None:
+    api, _, _, _, _ = loop_stack
+    open_ = [r for r in api.get("/v1/reminders?limit=1000")["items"]
+             if r["state"] in ("open", "notified")]
+    assert len(open_) >= 2
+    one, two = open_[0], open_[1]
+    status, body, _ = api.call("POST", f"/v1/reminders/{one['id']}:acknowledge", WRITE)
+    assert status == 200 and body["state"] == "acknowledged" and body["acknowledged_at"]
+    status, body, _ = api.call("POST", f"/v1/reminders/{one['id']}:book", WRITE,
+                               {"booked_for": "2030-01-02"})
+    assert status == 200 and body["state"] == "booked" and body["booked_for"] == "2030-01-02"
+    status, body, _ = api.call("POST", f"/v1/reminders/{one['id']}:acknowledge", WRITE)
+    assert status == 409 and "booked" in body["detail"]
+    assert api.call("POST", f"/v1/reminders/{two['id']}:book", READ)[0] == 403
+    assert api.call("POST", "/v1/reminders/99999999:book", WRITE)[0] == 404
+    status, body, _ = api.call("POST", f"/v1/reminders/{two['id']}:book", WRITE,
+                               {"booked_for": "next week"})
+    assert status == 400 and "booked_for" in body["detail"]
+    kinds = [e["type"] for e in api.get(
+        "/v1/events?type=reminder_acknowledged,reminder_booked&limit=1000")["items"]
+        if e["data"]["reminder_id"] == one["id"]]
+    assert kinds == ["reminder_acknowledged", "reminder_booked"]
+    # the dealer system reports the service: every announced item done -> resolved
+    done = max(i["day"] for i in one["items"])
+    status, _, _ = api.call("POST", f"/v1/vehicles/{one['vin']}/services", WRITE, {
+        "done_on": done, "odometer_km": max(i["odometer_km"] for i in one["items"]) + 1,
+        "items": sorted({i["name"] for i in one["items"]})})
+    assert status == 201
+    wait_until(lambda: api.get(f"/v1/reminders/{one['id']}")["state"] == "resolved", 60,
+               "resolved")
+    got = api.get(f"/v1/reminders/{one['id']}")
+    assert got["closed_day"] == done
+    resolved = [e for e in api.get("/v1/events?type=reminder_resolved&limit=1000")["items"]
+                if e["data"]["reminder_id"] == one["id"]]
+    assert len(resolved) == 1 and resolved[0]["data"]["from"] == "booked"
+
+
+def test_worklist_and_conversion_report(
+        loop_stack: tuple[Api, str, dict[str, Any], Receiver, str]) -> None:
+    api, db, _, _, _ = loop_stack
+    busiest, due = query(db, "SELECT dealer_id, count(*) FROM vehicles WHERE service_status"
+                             " <> 'ok' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")[0]
+    items = api.get(f"/v1/dealers/{busiest}/worklist?within_days=60")["items"]
+    assert len(items) >= due > 0
+    dates = [v["predicted_date"] for v in items]
+    assert dates == sorted(dates)
+    for v in items:
+        assert v["items"] and v["history"] in ("known", "unknown")
+        assert v["booking_url"].startswith(f"https://booking.example/{busiest.lower()}?vin=")
+        assert v["vin"] in v["booking_url"]
+        assert all(i["status"] != "ok" or i["predicted"] for i in v["items"])
+    assert api.call("GET", "/v1/dealers/DLR-999/worklist")[0] == 404
+    today = date.today()
+    frm = (today - timedelta(days=400)).isoformat()
+    report = api.get(f"/v1/reports/service-conversion?from={frm}&to={today}&by=dealer")
+    issued = query(db, "SELECT count(*) FROM service_reminders")[0][0]
+    assert sum(g["issued"] for g in report["groups"]) == issued
+    assert sum(g["booked"] for g in report["groups"]) >= 1
+    status, text, headers = api.call(
+        "GET", f"/v1/reports/service-conversion?from={frm}&to={today}&by=dealer&format=csv")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(r["issued"]) for r in rows] == [g["issued"] for g in report["groups"]]
+    by_model = api.get(f"/v1/reports/service-conversion?from={frm}&to={today}&by=model")
+    assert sum(g["issued"] for g in by_model["groups"]) == issued
+
+
+def test_unknown_parameters_and_values_are_rejected_by_name(
+        loop_stack: tuple[Api, str, dict[str, Any], Receiver, str]) -> None:
+    api, _, _, _, busiest = loop_stack
+    for path, name in ((f"/v1/dealers/{busiest}/worklist?within_day=3", "within_day"),
+                       ("/v1/reminders?stat=open", "stat"),
+                       ("/v1/reminders?state=pending", "state"),
+                       ("/v1/reports/service-conversion?by=owner", "by"),
+                       ("/v1/reports/service-conversion?from=yesterday", "from")):
+        status, body, _ = api.call("GET", path)
+        assert status == 400 and f"'{name}'" in body["detail"], (path, body)
+    status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE,
+                               {"name": "x", "timezone": "Mars/Base"})
+    assert status == 400 and "timezone" in body["detail"]
+    status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE, {
+        "name": "x", "timezone": "UTC", "booking_url": "https://b.example/{owner}"})
+    assert status == 400 and "booking_url" in body["detail"]
+
+
+def test_status_page_counts_reminders_and_events(
+        loop_stack: tuple[Api, str, dict[str, Any], Receiver, str]) -> None:
+    api, db, _, _, _ = loop_stack
+    status = api.get("/status.json", None)
+    assert sum(status["reminders"].values()) == query(
+        db, "SELECT count(*) FROM service_reminders")[0][0]
+    assert status["events"].get("service_due_soon", 0) + status["events"].get(
+        "service_overdue", 0) > 0
