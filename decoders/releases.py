@@ -67,8 +67,8 @@ def to_catalog(release: object, signals: dict[Any, Any], rejections: list[Reject
         if change.path and change.path in out:
             out[name] = out.pop(change.path)  # delivered under its name in that release
         values = out.get(name)
-        if not isinstance(values, list):
-            continue
+        if not isinstance(values, list) or change.type == "string":
+            continue  # a renamed enum: same labels, nothing to convert
         converted: list[float | None] = []
         for value in values:
             c = _convert(name, change, value)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -19,7 +20,7 @@ from features.queries import daily_series, rate_as_of, service_position
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
-from features.service import to_json
+from features.service import RANK, to_json
 from features.trips import TripRules
 
 log = logging.getLogger(__name__)
@@ -216,13 +217,15 @@ class Deriver:
             return
         settled_to = local_day(_ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) \
             - timedelta(days=1)
-        km_by_day, odo_by_day = await daily_series(self.conn, v.id, settled_to)
+        series = await daily_series(self.conn, v.id, settled_to)
         ref = VehicleRef(v.id, v.vin, v.tz, v.model, v.powertrain, v.delivered_on, v.owner_id,
                          v.owner_channel, v.dealer_id, v.advisor_id)
         self.events_emitted += await reminder_store.announce(
-            self.conn, ref, book, odo_by_day, settled_to, rate_as_of(km_by_day))
+            self.conn, ref, book, series.odometer, settled_to, rate_as_of(series.km),
+            series.conditions)
         self.events_emitted += await reminder_lifecycle.close_finished(self.conn, v.id, book)
         snapshot = to_json(status)
+        await self._condition_items(v.id, snapshot)
         cur = await self.conn.execute(
             "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
             " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
@@ -240,4 +243,22 @@ class Deriver:
         await self.conn.execute(
             "UPDATE vehicles SET service_status = %s, service_next_date = %s,"
             " service_snapshot = %s::jsonb WHERE id = %s",
-            (status.status, next_date, json.dumps(snapshot), v.id))
+            (snapshot["status"], next_date, json.dumps(snapshot), v.id))
+
+    async def _condition_items(self, vid: int, snapshot: dict[str, Any]) -> None:
+        """Condition items announced in the current cycle join the snapshot's items (with
+        the reading that made them due) and can raise its status."""
+        cur = await self.conn.execute(
+            "SELECT i.item, i.threshold, i.day, i.reading FROM service_reminder_items i"
+            " JOIN service_reminders r ON r.id = i.reminder_id WHERE r.vehicle_id = %s"
+            " AND r.cycle = %s AND i.reason = 'condition' ORDER BY i.day, i.item",
+            (vid, snapshot["cycle"]))
+        for item, threshold, day, reading in await cur.fetchall():
+            entry = {"name": item, "status": threshold, "reason": "condition", "assumed": False,
+                     "due_km": None, "due_date": day.isoformat(), "remaining_km": None,
+                     "remaining_days": None, "predicted": None, "reading": reading}
+            snapshot["items"] = [i for i in snapshot["items"] if i["name"] != item] + [entry]
+            if item not in snapshot["items_due"]:
+                snapshot["items_due"].append(item)
+            if RANK[threshold] > RANK[snapshot["status"]]:
+                snapshot["status"], snapshot["next"] = threshold, entry

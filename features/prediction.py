@@ -1,13 +1,13 @@
 """When will a car have driven N more km? From its own recent driving, weekday and weekend
 apart, with a range.
 
-Method: the rate is taken over the last ``window`` days of data (at most 28 days, from the
+Method: the rate is taken over the last ``window`` days of data (at most 56 days, from the
 first day the vehicle reported, at least ``minimum`` days: with less, no distance prediction
 is made). Days without data inside that span count as days without driving. The mean km of a
 weekday and of a weekend day are walked forward day by day from the day after ``as_of`` until
 the remaining distance is covered. The range walks the same way with both rates raised and
 lowered by the spread of the weekly totals in the span (their coefficient of variation,
-within 15 % .. 60 %), so a car that drives evenly gets a narrow range.
+within 25 % .. 60 %), so a car that drives evenly gets a narrow range.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-WINDOW_DAYS, MINIMUM_DAYS, HORIZON_DAYS = 28, 7, 3 * 365
-SPREAD_MIN, SPREAD_MAX = 0.15, 0.60
+WINDOW_DAYS, MINIMUM_DAYS, HORIZON_DAYS = 56, 7, 3 * 365
+SPREAD_MIN, SPREAD_MAX = 0.25, 0.60
 
 
 @dataclass(frozen=True, slots=True)

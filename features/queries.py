@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,19 +70,28 @@ async def vehicles(conn: psycopg.AsyncConnection, segment: str | None, dealer_id
     return [{k: _iso(v) for k, v in r.items() if k != "id"} for r in rows], nxt
 
 
-async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date
-                       ) -> tuple[dict[date, float], dict[date, float]]:
-    """km per local day and day-end odometer per local day, for the last two years."""
+@dataclass(slots=True)
+class DailySeries:
+    """Per local day: km, day-end odometer, condition aggregates (``features.conditions``)."""
+
+    km: dict[date, float] = field(default_factory=dict)
+    odometer: dict[date, float] = field(default_factory=dict)
+    conditions: dict[date, dict[str, Any]] = field(default_factory=dict)
+
+
+async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date) -> DailySeries:
+    """The vehicle's days up to ``upto``, for the last two years."""
     cur = await conn.execute(
-        "SELECT day, km, odometer_km FROM daily_usage WHERE vehicle_id = %s AND day > %s"
-        " AND day <= %s", (vid, upto - timedelta(days=730), upto))
-    km: dict[date, float] = {}
-    odo: dict[date, float] = {}
-    for day, k, o in await cur.fetchall():
-        km[day] = float(k)
+        "SELECT day, km, odometer_km, conditions FROM daily_usage WHERE vehicle_id = %s"
+        " AND day > %s AND day <= %s", (vid, upto - timedelta(days=730), upto))
+    out = DailySeries()
+    for day, k, o, c in await cur.fetchall():
+        out.km[day] = float(k)
         if o is not None:
-            odo[day] = float(o)
-    return km, odo
+            out.odometer[day] = float(o)
+        if c:
+            out.conditions[day] = c
+    return out
 
 
 def rate_as_of(km_by_day: dict[date, float]) -> Callable[[date], Rate | None]:
@@ -104,8 +114,8 @@ async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: 
     if v["delivered_on"] is None or v["last_sample_at"] is None or v["odometer_km"] is None:
         return None, book, v
     as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()
-    km_by_day, _ = await daily_series(conn, vid, as_of)
-    rate = rate_as_of(km_by_day)(as_of - timedelta(days=1))
+    series = await daily_series(conn, vid, as_of)
+    rate = rate_as_of(series.km)(as_of - timedelta(days=1))
     status = evaluate(load_rules(), v["model"], v["powertrain"], v["delivered_on"],
                       v["odometer_km"], as_of, book,
                       lambda km, due: predict(km, due, as_of - timedelta(days=1), rate))

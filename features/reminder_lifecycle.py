@@ -23,7 +23,8 @@ _COLUMNS = ("r.id::text AS id, v.vin, v.model, r.cycle, r.history, r.state, r.op
             " r.booked_at, r.booked_for, r.closed_day, r.closed_record_id, r.closed_at,"
             " (SELECT coalesce(jsonb_agg(jsonb_build_object('name', i.item, 'status',"
             "  i.threshold, 'day', i.day, 'reason', i.reason, 'assumed', i.assumed,"
-            "  'due_km', i.due_km, 'due_date', i.due_date, 'odometer_km', i.odometer_km)"
+            "  'due_km', i.due_km, 'due_date', i.due_date, 'odometer_km', i.odometer_km,"
+            "  'reading', i.reading)"
             "  ORDER BY i.day, i.item, i.threshold), '[]') FROM service_reminder_items i"
             "  WHERE i.reminder_id = r.id) AS items")
 

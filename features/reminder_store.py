@@ -15,11 +15,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from features import feed
 from features.prediction import Rate, predict
 from features.reminders import Announcement, announcements, grouped
-from features.service import ServiceRecord, load_rules
+from features.service import ServiceRecord, book_as_of, load_rules, sort_book
 
 State = Literal["open", "notified", "acknowledged", "booked", "resolved", "expired"]
 STATES: tuple[State, ...] = State.__args__  # type: ignore[attr-defined]
@@ -68,7 +69,7 @@ def _item_json(a: Announcement, rate: Rate | None) -> dict[str, Any]:
             "due_km": t.due_km, "due_date": t.due_date.isoformat() if t.due_date else None,
             "odometer_km": round(a.odometer_km, 1), "remaining_km": rem_km,
             "remaining_days": (t.due_date - a.day).days if t.due_date else None,
-            "predicted": p.to_json() if p else None}
+            "predicted": p.to_json() if p else None, "reading": a.reading}
 
 
 def _day_end(day: date, tz: ZoneInfo) -> datetime:
@@ -90,11 +91,11 @@ async def _reminder(conn: psycopg.AsyncConnection, v: VehicleRef, cycle: str, hi
 
 async def announce(conn: psycopg.AsyncConnection, v: VehicleRef, book: list[ServiceRecord],
                    odometer_by_day: dict[date, float], settled_to: date,
-                   rate_for: Any) -> int:
+                   rate_for: Any, condition_days: dict[date, dict[str, Any]]) -> int:
     """Store and emit every announcement not made yet; returns the events emitted.
     ``rate_for(day)`` is the driving rate as of a day (for the predicted dates)."""
     found = announcements(load_rules(), v.model, v.powertrain, v.delivered_on, book,
-                          odometer_by_day, settled_to)
+                          odometer_by_day, settled_to, condition_days)
     cur = await conn.execute(
         "SELECT r.cycle, i.item, i.threshold FROM service_reminder_items i"
         " JOIN service_reminders r ON r.id = i.reminder_id WHERE r.vehicle_id = %s", (v.id,))
@@ -102,19 +103,20 @@ async def announce(conn: psycopg.AsyncConnection, v: VehicleRef, book: list[Serv
     new = [a for a in found if (a.cycle, a.item, a.threshold) not in done]
     emitted = 0
     for (cycle, threshold, day), items in grouped(new):
-        history = "unknown" if items[0].target.assumed else "known"
+        history = "known" if book_as_of(sort_book(book), day) else "unknown"
         rid, state = await _reminder(conn, v, cycle, history, day)
         rate = rate_for(day)
         body = [_item_json(a, rate) for a in items]
         async with conn.cursor() as c:
             await c.executemany(
                 "INSERT INTO service_reminder_items (reminder_id, item, threshold, day,"
-                " odometer_km, due_km, due_date, assumed, reason) VALUES (%(r)s, %(item)s,"
-                " %(th)s, %(day)s, %(odo)s, %(km)s, %(date)s, %(assumed)s, %(reason)s)"
-                " ON CONFLICT DO NOTHING",
+                " odometer_km, due_km, due_date, assumed, reason, reading) VALUES (%(r)s,"
+                " %(item)s, %(th)s, %(day)s, %(odo)s, %(km)s, %(date)s, %(assumed)s,"
+                " %(reason)s, %(reading)s) ON CONFLICT DO NOTHING",
                 [{"r": rid, "item": a.item, "th": a.threshold, "day": a.day,
                   "odo": a.odometer_km, "km": a.target.due_km, "date": a.target.due_date,
-                  "assumed": a.target.assumed, "reason": a.reason} for a in items])
+                  "assumed": a.target.assumed, "reason": a.reason,
+                  "reading": Jsonb(a.reading) if a.reading else None} for a in items])
         names = [a.item for a in items]
         payload = {"reminder_id": str(rid), "reminder_state": state, "vin": v.vin,
                    "model": v.model, "owner_id": v.owner_id, "dealer_id": v.dealer_id,

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
-from typing import Literal
+from typing import Any, Literal
 
+from features.conditions import Tracker, load_conditions
 from features.service import (
     RANK,
     Rules,
@@ -46,15 +47,20 @@ class Announcement:
     day: date
     odometer_km: float
     target: Target
-    reason: str
+    reason: str  # distance, time or condition
+    reading: dict[str, Any] | None = None  # what made a condition item due
 
 
 def announcements(rules: Rules, model: str | None, powertrain: str | None,
                   delivered_on: date, records: list[ServiceRecord],
-                  odometer_by_day: dict[date, float], settled_to: date) -> list[Announcement]:
-    """Every crossing up to ``settled_to``, in day order."""
+                  odometer_by_day: dict[date, float], settled_to: date,
+                  condition_days: dict[date, dict[str, Any]] | None = None
+                  ) -> list[Announcement]:
+    """Every crossing up to ``settled_to``, in day order; with ``condition_days`` (the
+    per-day aggregates of ``features.conditions``) also the condition items."""
     if not odometer_by_day:
         return []
+    tracker = Tracker(load_conditions())
     book = sort_book(records)
     out: list[Announcement] = []
     reached: dict[tuple[str, str], Status] = {}
@@ -71,6 +77,12 @@ def announcements(rules: Rules, model: str | None, powertrain: str | None,
             if status != "ok" and RANK[status] > RANK[reached.get((cycle, t.name), "ok")]:
                 reached[(cycle, t.name)] = status
                 out.append(Announcement(cycle, t.name, status, day, odo, t, reason or ""))
+        for cond, reading in tracker.day(cycle, (condition_days or {}).get(day, {})):
+            if RANK[cond.status] > RANK[reached.get((cycle, cond.item), "ok")]:
+                reached[(cycle, cond.item)] = cond.status
+                out.append(Announcement(cycle, cond.item, cond.status, day, odo,
+                                        Target(cond.item, None, None, False), "condition",
+                                        reading))
         day += timedelta(days=1)
     return out
 

@@ -15,8 +15,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from decoders.catalog import load_catalog
+from features.conditions import day_aggregates_sql
 from features.trips import (
     IGNITION_OFF,
     Samples,
@@ -28,6 +31,7 @@ from features.trips import (
 )
 
 DAY_MS = 86_400_000
+START = load_catalog().signals["Vehicle.LowVoltageSystemState"].values.index("START")
 _COLUMNS = ("speed_kmh", "odometer_km", "ignition", "latitude", "longitude", "accel_long_ms2",
             "fuel_pct", "soc_pct", "is_charging")
 
@@ -179,15 +183,16 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         " WHERE vehicle_id = %s AND local_day = ANY(%s) GROUP BY 1", (vid, day_list))
     energy = {r[0]: r[1:] for r in await cur.fetchall()}
     cur = await conn.execute(
+        sql.SQL("SELECT (ts AT TIME ZONE %(tz)s)::date, max(odometer_km), {} FROM samples"
+                " WHERE vehicle_id = %(v)s AND ts >= to_timestamp(%(lo)s / 1000.0)"
+                " AND ts < to_timestamp(%(hi)s / 1000.0) GROUP BY 1"
+                ).format(day_aggregates_sql()),
+        {"tz": tz.key, "v": vid, "lo": lo, "hi": hi, "start": START})
+    day_end = {d: (odo, Jsonb(cond) if cond else None) for d, odo, cond in await cur.fetchall()}
+    cur = await conn.execute(
         "SELECT (ts AT TIME ZONE %s)::date, type, count(*) FROM cockpit_events"
         " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
         " AND ts < to_timestamp(%s / 1000.0) GROUP BY 1, 2", (tz.key, vid, lo, hi))
-    cur = await conn.execute(
-        "SELECT (ts AT TIME ZONE %s)::date, max(odometer_km) FROM samples"
-        " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
-        " AND ts < to_timestamp(%s / 1000.0) AND odometer_km IS NOT NULL GROUP BY 1",
-        (tz.key, vid, lo, hi))
-    day_end_odometer: dict[date, float] = dict(await cur.fetchall())
     domains = load_catalog().event_domains
     cockpit: dict[date, dict[str, int]] = {}
     for day, kind, n in await cur.fetchall():
@@ -201,13 +206,14 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         rows.append((vid, day, round(float(t[0]), 4), float(t[1]), int(t[2]), float(t[3]),
                      float(t[4]), float(t[5]), int(t[6]), int(t[7]), float(t[8]), float(t[9]),
                      int(e[0]), int(e[1]), int(t[10]), json.dumps(cockpit.get(day, {})),
-                     day_end_odometer.get(day)))
+                     *day_end.get(day, (None, None))))
     async with conn.cursor() as c:
         await c.executemany(
             "INSERT INTO daily_usage (vehicle_id, day, km, drive_s, trips, max_speed, above_90_s,"
             " night_s, harsh_brakes, harsh_accels, fuel_used_pct, energy_used_pct, refuels,"
-            " charges, commute_trips, cockpit, odometer_km) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (vehicle_id, day)"
+            " charges, commute_trips, cockpit, odometer_km, conditions) VALUES (%s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT"
+            " (vehicle_id, day)"
             " DO UPDATE SET"
             " km = EXCLUDED.km, drive_s = EXCLUDED.drive_s, trips = EXCLUDED.trips,"
             " max_speed = EXCLUDED.max_speed, above_90_s = EXCLUDED.above_90_s,"
@@ -216,5 +222,6 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
             " energy_used_pct = EXCLUDED.energy_used_pct, refuels = EXCLUDED.refuels,"
             " charges = EXCLUDED.charges, commute_trips = EXCLUDED.commute_trips,"
             " cockpit = EXCLUDED.cockpit, odometer_km = EXCLUDED.odometer_km,"
+            " conditions = EXCLUDED.conditions,"
             " updated_at = now()", rows)
 

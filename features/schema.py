@@ -97,7 +97,9 @@ def service_loop_ddl(layout: Layout) -> list[str]:
     """Dealers, the day-end odometer, reminders with their items and lifecycle, and the
     vehicle's service snapshot the worklist reads."""
     return [
-        "ALTER TABLE daily_usage ADD COLUMN IF NOT EXISTS odometer_km double precision",
+        """ALTER TABLE daily_usage
+            ADD COLUMN IF NOT EXISTS odometer_km double precision,
+            ADD COLUMN IF NOT EXISTS conditions jsonb""",
         """ALTER TABLE vehicles
             ADD COLUMN IF NOT EXISTS advisor_id text,
             ADD COLUMN IF NOT EXISTS owner_channel text,
@@ -143,5 +145,6 @@ def service_loop_ddl(layout: Layout) -> list[str]:
             due_date date,
             assumed boolean NOT NULL,
             reason text NOT NULL,
+            reading jsonb,
             PRIMARY KEY (reminder_id, item, threshold))""",
     ]

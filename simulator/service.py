@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "features" / "data" / "maintenance.json"
+DATA = Path(__file__).resolve().parent.parent / "features" / "data"
+RULES_FILE, CONDITIONS_FILE = DATA / "maintenance.json", DATA / "conditions.json"
 LEVEL = {"ok": 0, "due_soon": 1, "overdue": 2}
 
 
@@ -71,10 +72,15 @@ class Schedule:
     soft_km: float = 0.0
     soft_days: int = 0
     _inspection: tuple[int, float | None] = (-1, None)  # (book length, due km) cached
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    _starts: dict[str, list[float]] = field(default_factory=dict)
+    _starts_cycle: str = ""
+    _active: list[str] = field(default_factory=list)  # condition items holding last evening
 
     def __post_init__(self) -> None:
         self.items = model_items(self.model, self.powertrain)
         self.soft_km, self.soft_days = soft_limits()
+        self.conditions = json.loads(CONDITIONS_FILE.read_text())["conditions"]
 
     def cycle(self) -> str:
         """The current cycle's name: the last visit's date, or delivery."""
@@ -108,14 +114,16 @@ class Schedule:
             return "due_soon"
         return "ok"
 
-    def morning(self, day: date, odometer_km: float) -> None:
-        """A planned visit happens before the day's driving."""
+    def morning(self, day: date, odometer_km: float) -> Visit | None:
+        """A planned visit happens before the day's driving: it services every item due and
+        every condition item that held last evening (only the first one for some owners)."""
         if self._visit_on != day:
-            return
+            return None
         self._visit_on = None
         due = [i["name"] for i in self.items if self._level(i, odometer_km, day) != "ok"]
+        due += [c for c in self._active if c not in due]
         if not due:
-            return
+            return None
         ended = self.cycle()
         visit = Visit(day, round(odometer_km, 1), tuple(due[:1] if self.partial else due))
         self.book.append(visit)
@@ -124,9 +132,41 @@ class Schedule:
             self.outcomes[ended] = {
                 "outcome": "resolved" if announced <= set(visit.items) else "expired",
                 "day": day.isoformat()}
+        return visit
 
-    def evening(self, day: date, odometer_km: float, last_day: date) -> None:
-        """Day-end: announce every threshold reached; a responsive owner plans a visit."""
+    def _held(self, cycle: str, starts_today: list[dict[str, Any]]
+              ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The condition rules that hold today, with the reading that shows it."""
+        if cycle != self._starts_cycle:
+            self._starts_cycle, self._starts = cycle, {}
+        held = []
+        for cond in self.conditions:
+            for signal in cond["signals"]:
+                values = [r[signal] for r in starts_today if r.get(signal) is not None]
+                reading: dict[str, Any] | None = None
+                if cond["pattern"] == "starts_below":
+                    seq = self._starts.setdefault(signal, [])
+                    seq.extend(values)
+                    last = seq[-cond["count"]:]
+                    if len(last) == cond["count"] and max(last) < cond["value"]:
+                        reading = {"signal": signal, "value": last[-1], "starts": last}
+                elif values and cond["pattern"] == "below" and min(values) < cond["value"]:
+                    reading = {"signal": signal, "value": min(values)}
+                elif values and cond["pattern"] == "at_or_above" \
+                        and max(values) >= cond["value"]:
+                    reading = {"signal": signal, "value": max(values)}
+                elif values and cond["pattern"] == "in":
+                    hits = sorted(set(values) & set(cond["values"]))
+                    reading = {"signal": signal, "value": hits[0]} if hits else None
+                if reading is not None:
+                    held.append((cond, {"condition": cond["name"], **reading}))
+                    break
+        return held
+
+    def evening(self, day: date, odometer_km: float, last_day: date,
+                starts_today: list[dict[str, Any]]) -> None:
+        """Day-end: announce every threshold reached and every condition item that holds;
+        a responsive owner plans a visit."""
         cycle = self.cycle()
         opened = any(r["cycle"] == cycle for r in self.reminders)
         for item in self.items:
@@ -139,6 +179,16 @@ class Schedule:
                     "cycle": cycle, "item": item["name"], "threshold": level,
                     "day": day.isoformat(), "assumed": not self.book,
                     "due_km": km, "due_date": when.isoformat() if when else None})
+        held = self._held(cycle, starts_today)
+        self._active = [c["item"] for c, _ in held]
+        for cond, reading in held:
+            key = (cycle, cond["item"])
+            if LEVEL[cond["status"]] > LEVEL[self._reached.get(key, "ok")]:
+                self._reached[key] = cond["status"]
+                self.reminders.append({
+                    "cycle": cycle, "item": cond["item"], "threshold": cond["status"],
+                    "day": day.isoformat(), "assumed": False, "due_km": None,
+                    "due_date": None, "reading": reading})
         if not opened and self.responds and self._visit_on is None and \
                 any(r["cycle"] == cycle for r in self.reminders):
             planned = day + timedelta(days=int(self.rng.integers(3, 26)))

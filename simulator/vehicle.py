@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from simulator.condition import CarCondition
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
 from simulator.service import Schedule, Visit
@@ -71,6 +72,11 @@ class VehicleLife:
             spec.model, spec.powertrain, spec.delivered_on,
             [Visit(d, km, ALL_ITEMS) for d, km in spec.service_book], spec.responds,
             spec.partial, np.random.default_rng([seed, spec.index, 5]))
+        self.condition = CarCondition.make(
+            np.random.default_rng([seed, spec.index, 6]), spec.powertrain, days,
+            (start - spec.delivered_on).days, spec.odometer_km)
+        self.reports_condition = spec.wire != "can"  # the DBCs carry no condition signals
+        self.starts_today: list[dict[str, Any]] = []
         ice, ev = spec.powertrain in ("ice", "phev"), spec.powertrain in ("bev", "phev")
         self.has_fuel, self.has_battery = ice, ev
         self.l_per_100 = float(self.rng.uniform(5.5, 9.0))
@@ -90,7 +96,11 @@ class VehicleLife:
             day = self.start + timedelta(days=d)
             lo, hi = self.day_bounds(day)
             truth = self.truth.day(day.isoformat())
-            self.schedule.morning(day, self.state.odometer)
+            self.condition.new_day(d)
+            self.starts_today = []
+            visit = self.schedule.morning(day, self.state.odometer)
+            if visit is not None:
+                self.condition.service(visit.items, self.state.odometer)
             t = max(t, lo)
             for planned, km, kind in self._plan(d, day, lo):
                 trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
@@ -103,7 +113,7 @@ class VehicleLife:
             yield from ((hi, c) for c in self._parked(t, hi, truth))
             truth.final_odometer_km = round(self.state.odometer, 3)
             self.schedule.evening(day, truth.final_odometer_km,
-                                  self.start + timedelta(days=self.days - 1))
+                                  self.start + timedelta(days=self.days - 1), self.starts_today)
 
     def _plan(self, d: int, day: date, lo: int) -> list[tuple[int, float, str]]:
         """Trips of one local day: (start ms, km, road kind), not overlapping."""
@@ -225,6 +235,10 @@ class VehicleLife:
                 st.soc = max(0.0, st.soc - step_km * self.kwh_per_100 / 60)
             if not keep:
                 continue
+            if i == 0 and self.reports_condition:
+                at_start = self.condition.readings(st.odometer)
+                row.update(at_start)
+                self.starts_today.append(at_start)
             row["Vehicle.Speed"] = float(trace.speed[i])
             row["Vehicle.CurrentLocation.Heading"] = round(st.heading, 1)
             row["Vehicle.Acceleration.Longitudinal"] = float(trace.accel[i])

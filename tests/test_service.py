@@ -116,9 +116,9 @@ def test_driving_rate_needs_a_week_and_separates_weekends() -> None:
     daily = {monday + timedelta(days=i): (40.0 if i % 7 < 5 else 100.0) for i in range(28)}
     assert driving_rate(daily, monday, monday + timedelta(days=5)) is None  # 6 days
     rate = driving_rate(daily, monday, monday + timedelta(days=27))
-    assert rate is not None and rate.days == 28
+    assert rate is not None and rate.days == 28  # all there is (the window is 56 days)
     assert rate.weekday_km == 40.0 and rate.weekend_km == 100.0
-    assert rate.spread == 0.15  # identical weeks: the minimum spread
+    assert rate.spread == 0.25  # identical weeks: the minimum spread
 
 
 def test_prediction_walks_weekdays_and_weekends_and_gives_a_range() -> None:
