@@ -3,24 +3,21 @@ then its activity segments and service position, emitting feed events once."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
 
-from features import feed, profile_store, reminder_lifecycle, reminder_store
-from features.queries import daily_series, rate_as_of, service_position
+from features import feed, profile_store
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
-from features.service import RANK, to_json
+from features.service_pass import service_pass
 from features.trips import TripRules
 
 log = logging.getLogger(__name__)
@@ -210,55 +207,12 @@ class Deriver:
             self.events_emitted += 1
 
     async def _service(self, v: _Vehicle) -> None:
-        """Announce the items that crossed a threshold on a settled day, close reminders
-        whose cycle ended, and keep the vehicle's service snapshot for the worklist."""
-        status, book, _ = await service_position(self.conn, v.id, self.settings.default_timezone)
-        if status is None or v.last_sample_at is None or v.delivered_on is None:
+        if v.last_sample_at is None or v.delivered_on is None:
             return
         settled_to = local_day(_ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) \
             - timedelta(days=1)
-        series = await daily_series(self.conn, v.id, settled_to)
         ref = VehicleRef(v.id, v.vin, v.tz, v.model, v.powertrain, v.delivered_on, v.owner_id,
                          v.owner_channel, v.dealer_id, v.advisor_id)
-        self.events_emitted += await reminder_store.announce(
-            self.conn, ref, book, series.odometer, settled_to, rate_as_of(series.km),
-            series.conditions)
-        self.events_emitted += await reminder_lifecycle.close_finished(self.conn, v.id, book)
-        snapshot = to_json(status)
-        await self._condition_items(v.id, snapshot)
-        cur = await self.conn.execute(
-            "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
-            " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
-            " ORDER BY ts DESC LIMIT 1", (v.id, v.last_sample_at))
-        rep = await cur.fetchone()
-        reported = float(rep[0]) if rep else None
-        ours = next((i.remaining_km for i in status.items if i.name == "inspection"), None)
-        snapshot["reported_distance_to_service_km"] = reported
-        snapshot["disagreement"] = reported is not None and ours is not None \
-            and abs(reported - ours) > self.settings.disagreement_km
-        nxt = status.next
-        next_date = None
-        if nxt is not None:
-            next_date = nxt.prediction.expected if nxt.prediction else nxt.due_date
-        await self.conn.execute(
-            "UPDATE vehicles SET service_status = %s, service_next_date = %s,"
-            " service_snapshot = %s::jsonb WHERE id = %s",
-            (snapshot["status"], next_date, json.dumps(snapshot), v.id))
-
-    async def _condition_items(self, vid: int, snapshot: dict[str, Any]) -> None:
-        """Condition items announced in the current cycle join the snapshot's items (with
-        the reading that made them due) and can raise its status."""
-        cur = await self.conn.execute(
-            "SELECT i.item, i.threshold, i.day, i.reading FROM service_reminder_items i"
-            " JOIN service_reminders r ON r.id = i.reminder_id WHERE r.vehicle_id = %s"
-            " AND r.cycle = %s AND i.reason = 'condition' ORDER BY i.day, i.item",
-            (vid, snapshot["cycle"]))
-        for item, threshold, day, reading in await cur.fetchall():
-            entry = {"name": item, "status": threshold, "reason": "condition", "assumed": False,
-                     "due_km": None, "due_date": day.isoformat(), "remaining_km": None,
-                     "remaining_days": None, "predicted": None, "reading": reading}
-            snapshot["items"] = [i for i in snapshot["items"] if i["name"] != item] + [entry]
-            if item not in snapshot["items_due"]:
-                snapshot["items_due"].append(item)
-            if RANK[threshold] > RANK[snapshot["status"]]:
-                snapshot["status"], snapshot["next"] = threshold, entry
+        self.events_emitted += await service_pass(
+            self.conn, ref, v.last_sample_at, settled_to, self.settings.default_timezone,
+            self.settings.disagreement_km)

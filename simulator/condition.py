@@ -51,7 +51,7 @@ class CarCondition:
         if c.ice and rng.random() < 0.08:
             c.oil_low_from = int(rng.integers(0, max(1, days)))
         if c.ev:
-            c.soh = 100.0 - age_days / 365 * 2.0 - (14.0 if rng.random() < 0.08 else 0.0)
+            c.soh = 100.0 - age_days / 365 * 2.0 - (20.0 if rng.random() < 0.1 else 0.0)
         return c
 
     def new_day(self, day: int) -> None:

@@ -1,0 +1,73 @@
+"""The service step of a vehicle's derivation: announce what crossed a threshold on a
+settled day, close the reminders whose cycle ended, keep the snapshot the worklist reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+
+from features import reminder_lifecycle, reminder_store
+from features.queries import daily_series, rate_as_of, service_position
+from features.reminder_store import VehicleRef
+from features.service import RANK, to_json
+
+
+async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample_at: datetime,
+                       settled_to: date, default_tz: str, disagreement_km: float) -> int:
+    """Run in the vehicle's derivation transaction; returns the feed events emitted."""
+    status, book, _ = await service_position(conn, v.id, default_tz)
+    if status is None:
+        return 0
+    series = await daily_series(conn, v.id, settled_to)
+    emitted = await reminder_store.announce(conn, v, book, series.odometer, settled_to,
+                                            rate_as_of(series.km), series.conditions)
+    emitted += await reminder_lifecycle.close_finished(conn, v.id, book)
+    snapshot = to_json(status)
+    nxt = status.next
+    next_date = None
+    if nxt is not None:
+        next_date = nxt.prediction.expected if nxt.prediction else nxt.due_date
+    condition_day = await _condition_items(conn, v.id, snapshot)
+    if condition_day is not None:
+        next_date = condition_day
+    cur = await conn.execute(
+        "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
+        " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
+        " ORDER BY ts DESC LIMIT 1", (v.id, last_sample_at))
+    rep = await cur.fetchone()
+    reported = float(rep[0]) if rep else None
+    ours = next((i.remaining_km for i in status.items if i.name == "inspection"), None)
+    snapshot["reported_distance_to_service_km"] = reported
+    snapshot["disagreement"] = reported is not None and ours is not None \
+        and abs(reported - ours) > disagreement_km
+    await conn.execute(
+        "UPDATE vehicles SET service_status = %s, service_next_date = %s,"
+        " service_snapshot = %s::jsonb WHERE id = %s",
+        (snapshot["status"], next_date, json.dumps(snapshot), v.id))
+    return emitted
+
+
+async def _condition_items(conn: psycopg.AsyncConnection, vid: int, snapshot: dict[str, Any]
+                           ) -> date | None:
+    """Condition items announced in the current cycle join the snapshot's items (with the
+    reading that made them due); one that is worse than the status becomes ``next`` and its
+    day is returned."""
+    cur = await conn.execute(
+        "SELECT i.item, i.threshold, i.day, i.reading FROM service_reminder_items i"
+        " JOIN service_reminders r ON r.id = i.reminder_id WHERE r.vehicle_id = %s"
+        " AND r.cycle = %s AND i.reason = 'condition' ORDER BY i.day, i.item",
+        (vid, snapshot["cycle"]))
+    worse = None
+    for item, threshold, day, reading in await cur.fetchall():
+        entry = {"name": item, "status": threshold, "reason": "condition", "assumed": False,
+                 "due_km": None, "due_date": day.isoformat(), "remaining_km": None,
+                 "remaining_days": None, "predicted": None, "reading": reading}
+        snapshot["items"] = [i for i in snapshot["items"] if i["name"] != item] + [entry]
+        if item not in snapshot["items_due"]:
+            snapshot["items_due"].append(item)
+        if RANK[threshold] > RANK[snapshot["status"]]:
+            snapshot["status"], snapshot["next"], worse = threshold, entry, day
+    return worse
