@@ -210,7 +210,8 @@ def test_service_book_and_events_feed(stack: tuple[Api, Gateway, dict[str, Any]]
         "dealer_id": "DLR-001"})
     assert status == 201
     after = api.get(f"/v1/vehicles/{vin}/service")
-    assert after["status"] == "ok" and after["history"][-1]["id"] == body["id"]
+    assert after["status"] == "ok" and after["records"][-1]["id"] == body["id"]
+    assert after["history"] == "known"
     status, body, _ = api.call("POST", f"/v1/vehicles/{vin}/services", WRITE,
                                {"done_on": "someday", "odometer_km": 1, "items": ["x"]})
     assert status == 400 and "done_on" in body["detail"]

@@ -204,7 +204,10 @@ def test_unknown_parameters_and_values_are_rejected_by_name(
                        ("/v1/reminders?stat=open", "stat"),
                        ("/v1/reminders?state=pending", "state"),
                        ("/v1/reports/service-conversion?by=owner", "by"),
-                       ("/v1/reports/service-conversion?from=yesterday", "from")):
+                       ("/v1/reports/service-conversion?from=yesterday", "from"),
+                       ("/v1/vehicles?maturity=novice", "maturity"),
+                       ("/v1/vehicles?owner_id=CUST-1", "owner_id"),
+                       ("/v1/events?afterr=3", "afterr")):
         status, body, _ = api.call("GET", path)
         assert status == 400 and f"'{name}'" in body["detail"], (path, body)
     status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE,

@@ -34,14 +34,16 @@ async def add_service(request: web.Request) -> web.Response:
 
 @requires("read")
 async def get_service(request: web.Request) -> web.Response:
-    """Next due, items, status and the service history."""
+    """Status, the next item, every item with its predicted date, and the service book
+    (``records``); ``history`` is ``unknown`` while the book is empty."""
     vin, vid = await vehicle_id(request)
     async with request.app[POOL].connection() as conn:
         status, book, _ = await queries.service_position(conn, vid, request.app[DEFAULT_TZ])
-    history = [{"id": r.id, "done_on": r.done_on.isoformat(), "odometer_km": r.odometer_km,
+    records = [{"id": r.id, "done_on": r.done_on.isoformat(), "odometer_km": r.odometer_km,
                 "items": list(r.items)} for r in book]
-    body = {"vin": vin, "registered": status is not None, "history": history,
-            **(to_json(status) if status else {"status": None, "items": []})}
+    body = {"vin": vin, "registered": status is not None, "records": records,
+            **(to_json(status) if status else {
+                "status": None, "history": "known" if book else "unknown", "items": []})}
     return ok(body)
 
 

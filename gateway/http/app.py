@@ -24,6 +24,7 @@ from gateway.http.auth import INSECURE, TOKENS, ApiToken
 from gateway.http.common import CAN_MODELS, DEFAULT_TZ, HEALTH, LAYOUT, METRICS, POOL, ok
 from gateway.http.errors import problem_middleware
 from gateway.http.openapi import docs_html, spec
+from gateway.http.params import strict_query_middleware
 from gateway.metrics import Metrics
 from timeseries.schema import Layout
 
@@ -78,7 +79,9 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
               default_tz: str = "UTC", can_models: CanModels | None = None
               ) -> web.Application:
     """The aiohttp application."""
-    app = web.Application(middlewares=[problem_middleware], client_max_size=20 * 1024 * 1024)
+    strict = strict_query_middleware(spec()["paths"])
+    app = web.Application(middlewares=[problem_middleware, strict],
+                          client_max_size=20 * 1024 * 1024)
     app[POOL] = pool
     app[METRICS] = metrics_
     app[HEALTH] = health_info

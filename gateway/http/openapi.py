@@ -128,10 +128,13 @@ def _usage_ops() -> dict[str, Any]:
             {"required": True, "content": {J: {"schema": {
                 "$ref": "#/components/schemas/ServiceRecord"}}}})},
         "/v1/vehicles/{vin}/service": {"get": _op("Service position and history", READ, [VIN], {
-            **_ok({"type": "object", "required": ["vin", "history", "status"], "properties": {
+            **_ok({"type": "object", "required": ["vin", "history", "status", "records"],
+                   "properties": {
                 "vin": {"type": "string"}, "status": {"type": ["string", "null"],
                                                       "enum": ["ok", "due_soon", "overdue", None]},
-                "history": ITEMS, "items": ITEMS}}), **e4})},
+                "history": {"type": "string", "enum": ["known", "unknown"]},
+                "records": ITEMS, "items": ITEMS, "next": {"type": ["object", "null"]}}}),
+            **e4})},
     }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.http.errors import problem
 
@@ -73,3 +75,21 @@ def date_param(request: web.Request, name: str, default: date) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise problem(400, f"parameter {name!r}: {raw!r} is not YYYY-MM-DD") from None
+
+
+def strict_query_middleware(paths: dict[str, Any]) -> Any:
+    """Reject query parameters an operation of the OpenAPI ``paths`` does not declare, on
+    every endpoint the document describes (the document is the one list of parameters)."""
+    allowed = {(path, method.upper()): sorted(p["name"] for p in op["parameters"]
+                                              if p.get("in") == "query")
+               for path, ops in paths.items() for method, op in ops.items()}
+
+    @web.middleware
+    async def strict_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        names = allowed.get((resource.canonical if resource else "", request.method))
+        if names is not None:
+            only_params(request, *names)
+        return await handler(request)
+
+    return strict_query
