@@ -77,15 +77,19 @@ class DailySeries:
     km: dict[date, float] = field(default_factory=dict)
     odometer: dict[date, float] = field(default_factory=dict)
     conditions: dict[date, dict[str, Any]] = field(default_factory=dict)
+    engine_hours: dict[date, float] = field(default_factory=dict)
 
 
 async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date) -> DailySeries:
     """The vehicle's days up to ``upto``, for the last two years."""
     cur = await conn.execute(
-        "SELECT day, km, odometer_km, conditions FROM daily_usage WHERE vehicle_id = %s"
-        " AND day > %s AND day <= %s", (vid, upto - timedelta(days=730), upto))
+        "SELECT day, km, odometer_km, conditions, engine_hours FROM daily_usage"
+        " WHERE vehicle_id = %s AND day > %s AND day <= %s",
+        (vid, upto - timedelta(days=730), upto))
     out = DailySeries()
-    for day, k, o, c in await cur.fetchall():
+    for day, k, o, c, h in await cur.fetchall():
+        if h is not None:
+            out.engine_hours[day] = float(h)
         out.km[day] = float(k)
         if o is not None:
             out.odometer[day] = float(o)
@@ -116,9 +120,10 @@ async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: 
     as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()
     series = await daily_series(conn, vid, as_of)
     rate = rate_as_of(series.km)(as_of - timedelta(days=1))
+    hours = series.engine_hours[max(series.engine_hours)] if series.engine_hours else None
     status = evaluate(load_rules(), v["model"], v["powertrain"], v["delivered_on"],
                       v["odometer_km"], as_of, book,
-                      lambda km, due: predict(km, due, as_of - timedelta(days=1), rate))
+                      lambda km, due: predict(km, due, as_of - timedelta(days=1), rate), hours)
     return status, book, v
 
 

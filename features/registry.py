@@ -147,15 +147,16 @@ async def rederive_all(conn: psycopg.AsyncConnection, vid: int) -> None:
 
 async def add_service_record(conn: psycopg.AsyncConnection, vid: int, done_on: date,
                              odometer_km: float, items: list[str], dealer_id: str | None,
-                             note: str | None = None) -> int:
+                             note: str | None = None, engine_hours: float | None = None) -> int:
     """Add to the service book (idempotent per vehicle, date and odometer) and have the
     service engine re-evaluate the vehicle."""
     cur = await conn.execute(
-        "INSERT INTO service_records (vehicle_id, done_on, odometer_km, items, dealer_id, note)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (vehicle_id, done_on, odometer_km)"
-        " DO UPDATE SET items = EXCLUDED.items, dealer_id = EXCLUDED.dealer_id,"
-        " note = EXCLUDED.note RETURNING id",
-        (vid, done_on, odometer_km, items, dealer_id, note))
+        "INSERT INTO service_records (vehicle_id, done_on, odometer_km, items, dealer_id, note,"
+        " engine_hours) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT"
+        " (vehicle_id, done_on, odometer_km) DO UPDATE SET items = EXCLUDED.items,"
+        " dealer_id = EXCLUDED.dealer_id, note = EXCLUDED.note,"
+        " engine_hours = EXCLUDED.engine_hours RETURNING id",
+        (vid, done_on, odometer_km, items, dealer_id, note, engine_hours))
     row = await cur.fetchone()
     assert row is not None
     await conn.execute(
@@ -176,6 +177,7 @@ class ServiceEntry:
     items: list[str]
     dealer_id: str | None = None
     note: str | None = None
+    engine_hours: float | None = None
 
 
 def parse_service(vin: str, body: dict[str, Any]) -> ServiceEntry:
@@ -199,7 +201,17 @@ def parse_service(vin: str, body: dict[str, Any]) -> ServiceEntry:
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
         raise RegistryError("field 'items' must be a non-empty list of item names")
     dealer, note = body.get("dealer_id") or None, body.get("note") or None
-    return ServiceEntry(vin, done_on, km, items, dealer, note)
+    hours = body.get("engine_hours")
+    if hours in ("", None):
+        hours = None
+    else:
+        try:
+            hours = float(hours)
+        except (TypeError, ValueError):
+            raise RegistryError("field 'engine_hours' must be a number") from None
+        if not 0 <= hours <= 200_000:
+            raise RegistryError("field 'engine_hours' must be within 0..200000")
+    return ServiceEntry(vin, done_on, km, items, dealer, note, hours)
 
 
 def parse_rows(text: str, content_type: str) -> list[dict[str, Any]]:

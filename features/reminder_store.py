@@ -46,9 +46,10 @@ class VehicleRef:
 async def load_book(conn: psycopg.AsyncConnection, vid: int) -> list[ServiceRecord]:
     """The vehicle's service book."""
     cur = await conn.execute(
-        "SELECT id, done_on, odometer_km, items FROM service_records WHERE vehicle_id = %s"
-        " ORDER BY done_on, odometer_km, id", (vid,))
-    return [ServiceRecord(i, d, km, tuple(items)) for i, d, km, items in await cur.fetchall()]
+        "SELECT id, done_on, odometer_km, items, engine_hours FROM service_records"
+        " WHERE vehicle_id = %s ORDER BY done_on, odometer_km, id", (vid,))
+    return [ServiceRecord(i, d, km, tuple(items), h)
+            for i, d, km, items, h in await cur.fetchall()]
 
 
 def routes(v: VehicleRef, history: str) -> dict[str, Any]:
@@ -69,6 +70,8 @@ def _item_json(a: Announcement, rate: Rate | None) -> dict[str, Any]:
             "due_km": t.due_km, "due_date": t.due_date.isoformat() if t.due_date else None,
             "odometer_km": round(a.odometer_km, 1), "remaining_km": rem_km,
             "remaining_days": (t.due_date - a.day).days if t.due_date else None,
+            "due_hours": t.due_hours, "remaining_hours": round(t.due_hours - a.engine_hours, 2)
+            if t.due_hours is not None and a.engine_hours is not None else None,
             "predicted": p.to_json() if p else None, "reading": a.reading}
 
 
@@ -91,11 +94,12 @@ async def _reminder(conn: psycopg.AsyncConnection, v: VehicleRef, cycle: str, hi
 
 async def announce(conn: psycopg.AsyncConnection, v: VehicleRef, book: list[ServiceRecord],
                    odometer_by_day: dict[date, float], settled_to: date,
-                   rate_for: Any, condition_days: dict[date, dict[str, Any]]) -> int:
+                   rate_for: Any, condition_days: dict[date, dict[str, Any]],
+                   hours_by_day: dict[date, float]) -> int:
     """Store and emit every announcement not made yet; returns the events emitted.
     ``rate_for(day)`` is the driving rate as of a day (for the predicted dates)."""
     found = announcements(load_rules(), v.model, v.powertrain, v.delivered_on, book,
-                          odometer_by_day, settled_to, condition_days)
+                          odometer_by_day, settled_to, condition_days, hours_by_day)
     cur = await conn.execute(
         "SELECT r.cycle, i.item, i.threshold FROM service_reminder_items i"
         " JOIN service_reminders r ON r.id = i.reminder_id WHERE r.vehicle_id = %s", (v.id,))

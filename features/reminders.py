@@ -47,15 +47,16 @@ class Announcement:
     day: date
     odometer_km: float
     target: Target
-    reason: str  # distance, time or condition
+    reason: str  # distance, engine_hours, time or condition
     reading: dict[str, Any] | None = None  # what made a condition item due
+    engine_hours: float | None = None  # day-end engine hours, when the vehicle reports them
 
 
 def announcements(rules: Rules, model: str | None, powertrain: str | None,
                   delivered_on: date, records: list[ServiceRecord],
                   odometer_by_day: dict[date, float], settled_to: date,
-                  condition_days: dict[date, dict[str, Any]] | None = None
-                  ) -> list[Announcement]:
+                  condition_days: dict[date, dict[str, Any]] | None = None,
+                  hours_by_day: dict[date, float] | None = None) -> list[Announcement]:
     """Every crossing up to ``settled_to``, in day order; with ``condition_days`` (the
     per-day aggregates of ``features.conditions``) also the condition items."""
     if not odometer_by_day:
@@ -65,18 +66,20 @@ def announcements(rules: Rules, model: str | None, powertrain: str | None,
     out: list[Announcement] = []
     reached: dict[tuple[str, str], Status] = {}
     cached: dict[str, list[Target]] = {}
-    day, odo = min(odometer_by_day), 0.0
+    day, odo, hours = min(odometer_by_day), 0.0, None
     while day <= settled_to:
         odo = max(odo, odometer_by_day.get(day, odo))
+        hours = (hours_by_day or {}).get(day, hours)
         then = book_as_of(book, day)
         cycle = cycle_name(then)
         if cycle not in cached:
             cached[cycle] = targets(rules, model, powertrain, delivered_on, then)
         for t in cached[cycle]:
-            status, reason = t.status(odo, day, rules)
+            status, reason = t.status(odo, day, rules, hours)
             if status != "ok" and RANK[status] > RANK[reached.get((cycle, t.name), "ok")]:
                 reached[(cycle, t.name)] = status
-                out.append(Announcement(cycle, t.name, status, day, odo, t, reason or ""))
+                out.append(Announcement(cycle, t.name, status, day, odo, t, reason or "",
+                                        engine_hours=hours))
         for cond, reading in tracker.day(cycle, (condition_days or {}).get(day, {})):
             if RANK[cond.status] > RANK[reached.get((cycle, cond.item), "ok")]:
                 reached[(cycle, cond.item)] = cond.status

@@ -183,12 +183,14 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         " WHERE vehicle_id = %s AND local_day = ANY(%s) GROUP BY 1", (vid, day_list))
     energy = {r[0]: r[1:] for r in await cur.fetchall()}
     cur = await conn.execute(
-        sql.SQL("SELECT (ts AT TIME ZONE %(tz)s)::date, max(odometer_km), {} FROM samples"
+        sql.SQL("SELECT (ts AT TIME ZONE %(tz)s)::date, max(odometer_km), {},"
+                " max(engine_hours) FROM samples"
                 " WHERE vehicle_id = %(v)s AND ts >= to_timestamp(%(lo)s / 1000.0)"
                 " AND ts < to_timestamp(%(hi)s / 1000.0) GROUP BY 1"
                 ).format(day_aggregates_sql()),
         {"tz": tz.key, "v": vid, "lo": lo, "hi": hi, "start": START})
-    day_end = {d: (odo, Jsonb(cond) if cond else None) for d, odo, cond in await cur.fetchall()}
+    day_end = {d: (odo, Jsonb(cond) if cond else None, hours)
+               for d, odo, cond, hours in await cur.fetchall()}
     cur = await conn.execute(
         "SELECT (ts AT TIME ZONE %s)::date, type, count(*) FROM cockpit_events"
         " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
@@ -206,13 +208,14 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         rows.append((vid, day, round(float(t[0]), 4), float(t[1]), int(t[2]), float(t[3]),
                      float(t[4]), float(t[5]), int(t[6]), int(t[7]), float(t[8]), float(t[9]),
                      int(e[0]), int(e[1]), int(t[10]), json.dumps(cockpit.get(day, {})),
-                     *day_end.get(day, (None, None))))
+                     *day_end.get(day, (None, None, None))))
     async with conn.cursor() as c:
         await c.executemany(
             "INSERT INTO daily_usage (vehicle_id, day, km, drive_s, trips, max_speed, above_90_s,"
             " night_s, harsh_brakes, harsh_accels, fuel_used_pct, energy_used_pct, refuels,"
-            " charges, commute_trips, cockpit, odometer_km, conditions) VALUES (%s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT"
+            " charges, commute_trips, cockpit, odometer_km, conditions, engine_hours) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,"
+            " %s) ON CONFLICT"
             " (vehicle_id, day)"
             " DO UPDATE SET"
             " km = EXCLUDED.km, drive_s = EXCLUDED.drive_s, trips = EXCLUDED.trips,"
@@ -222,6 +225,6 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
             " energy_used_pct = EXCLUDED.energy_used_pct, refuels = EXCLUDED.refuels,"
             " charges = EXCLUDED.charges, commute_trips = EXCLUDED.commute_trips,"
             " cockpit = EXCLUDED.cockpit, odometer_km = EXCLUDED.odometer_km,"
-            " conditions = EXCLUDED.conditions,"
+            " conditions = EXCLUDED.conditions, engine_hours = EXCLUDED.engine_hours,"
             " updated_at = now()", rows)
 

@@ -99,7 +99,9 @@ def service_loop_ddl(layout: Layout) -> list[str]:
     return [
         """ALTER TABLE daily_usage
             ADD COLUMN IF NOT EXISTS odometer_km double precision,
-            ADD COLUMN IF NOT EXISTS conditions jsonb""",
+            ADD COLUMN IF NOT EXISTS conditions jsonb,
+            ADD COLUMN IF NOT EXISTS engine_hours double precision""",
+        "ALTER TABLE service_records ADD COLUMN IF NOT EXISTS engine_hours double precision",
         """ALTER TABLE vehicles
             ADD COLUMN IF NOT EXISTS advisor_id text,
             ADD COLUMN IF NOT EXISTS owner_channel text,

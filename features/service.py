@@ -1,9 +1,10 @@
 """Service-due engine: maintenance rules per model, the service book, due/overdue status.
 
-An item is due at a distance and/or a date, counted from the last service record that lists
-it (or from delivery with its first interval). **Due soon** when the distance left is at most
-``soft.km`` or the days left at most ``soft.days``; **overdue** at or past the distance or
-the date. Whichever of distance or time comes first decides. A vehicle without any service
+An item is due at a distance, engine hours and/or a date, counted from the last service
+record that lists it (or from delivery with its first interval). **Due soon** when the
+distance left is at most ``soft.km``, the hours left at most ``soft.hours`` or the days left
+at most ``soft.days``; **overdue** at or past the distance, the hours or the date. Whichever
+comes first decides. A vehicle without any service
 record has ``history: unknown``: its items are computed from delivery and marked assumed.
 """
 
@@ -35,6 +36,7 @@ class ItemRule:
     first_km: float | None = None
     first_months: int | None = None
     powertrains: tuple[str, ...] = ()
+    hours: float | None = None  # engine hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class Rules:
     soft_days: int
     default: tuple[ItemRule, ...]
     models: dict[str, tuple[ItemRule, ...]]
+    soft_hours: float = 25.0
 
     def items_for(self, model: str | None, powertrain: str | None) -> list[ItemRule]:
         """Items that apply to a model and powertrain."""
@@ -54,7 +57,8 @@ class Rules:
 
 def _items(raw: list[dict[str, Any]]) -> tuple[ItemRule, ...]:
     return tuple(ItemRule(r["name"], r.get("km"), r.get("months"), r.get("first_km"),
-                          r.get("first_months"), tuple(r.get("powertrains", ()))) for r in raw)
+                          r.get("first_months"), tuple(r.get("powertrains", ())),
+                          r.get("hours")) for r in raw)
 
 
 @cache
@@ -62,7 +66,8 @@ def load_rules() -> Rules:
     """features/data/maintenance.json"""
     raw = json.loads((resources.files("features") / "data" / "maintenance.json").read_text())
     return Rules(raw["soft"]["km"], raw["soft"]["days"], _items(raw["default"]["items"]),
-                 {m: _items(v["items"]) for m, v in raw["models"].items()})
+                 {m: _items(v["items"]) for m, v in raw["models"].items()},
+                 raw["soft"].get("hours", 25.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ class ServiceRecord:
     done_on: date
     odometer_km: float
     items: tuple[str, ...]
+    engine_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +89,21 @@ class Target:
     due_km: float | None
     due_date: date | None
     assumed: bool  # no service history: counted from delivery
+    due_hours: float | None = None
 
-    def status(self, odometer_km: float, day: date, rules: Rules) -> tuple[Status, str | None]:
-        """The item's status on ``day`` at ``odometer_km`` and what decided it
-        (``distance`` or ``time``; distance wins a tie)."""
-        levels: tuple[tuple[Status, float, int], ...] = (
-            ("overdue", 0.0, 0), ("due_soon", rules.soft_km, rules.soft_days))
-        for level, km_left, days_left in levels:
+    def status(self, odometer_km: float, day: date, rules: Rules,
+               engine_hours: float | None = None) -> tuple[Status, str | None]:
+        """The item's status on ``day`` at ``odometer_km`` (and ``engine_hours``) and what
+        decided it (``distance``, ``engine_hours`` or ``time``, in that order on a tie)."""
+        levels: tuple[tuple[Status, float, float, int], ...] = (
+            ("overdue", 0.0, 0.0, 0),
+            ("due_soon", rules.soft_km, rules.soft_hours, rules.soft_days))
+        for level, km_left, hours_left, days_left in levels:
             if self.due_km is not None and odometer_km >= self.due_km - km_left:
                 return level, "distance"
+            if self.due_hours is not None and engine_hours is not None \
+                    and engine_hours >= self.due_hours - hours_left:
+                return level, "engine_hours"
             if self.due_date is not None and (self.due_date - day).days <= days_left:
                 return level, "time"
         return "ok", None
@@ -126,14 +138,18 @@ def targets(rules: Rules, model: str | None, powertrain: str | None, delivered_o
     out = []
     for rule in rules.items_for(model, powertrain):
         done = [r for r in book_then if rule.name in r.items]
+        base_hours: float | None = 0.0
         if done:
             base_date, base_km, km, months = done[-1].done_on, done[-1].odometer_km, rule.km, \
                 rule.months
+            base_hours = done[-1].engine_hours
         else:
             base_date, base_km = delivered_on, 0.0
             km, months = rule.first_km or rule.km, rule.first_months or rule.months
+        due_hours = base_hours + rule.hours if rule.hours and base_hours is not None else None
         out.append(Target(rule.name, base_km + km if km else None,
-                          add_months(base_date, months) if months else None, not book_then))
+                          add_months(base_date, months) if months else None, not book_then,
+                          due_hours))
     return out
 
 
@@ -150,6 +166,8 @@ class ItemStatus:
     reason: str | None
     assumed: bool
     prediction: Prediction | None = None
+    due_hours: float | None = None
+    remaining_hours: float | None = None
 
 
 @dataclass(slots=True)
@@ -183,18 +201,20 @@ def _when(i: ItemStatus) -> date:
 
 def evaluate(rules: Rules, model: str | None, powertrain: str | None, delivered_on: date,
              odometer_km: float, as_of: date, records: list[ServiceRecord],
-             predict: Any = None) -> ServiceStatus:
+             predict: Any = None, engine_hours: float | None = None) -> ServiceStatus:
     """Status of every item on ``as_of``; ``predict(remaining_km, due_date)`` gives each
     item's predicted due date (``features.prediction``)."""
     book = book_as_of(sort_book(records), as_of)
     out = ServiceStatus(as_of, odometer_km, "ok", cycle_name(book),
                         "known" if book else "unknown")
     for t in targets(rules, model, powertrain, delivered_on, book):
-        status, reason = t.status(odometer_km, as_of, rules)
+        status, reason = t.status(odometer_km, as_of, rules, engine_hours)
         rem_km = round(t.due_km - odometer_km, 1) if t.due_km is not None else None
         rem_days = (t.due_date - as_of).days if t.due_date is not None else None
+        rem_hours = round(t.due_hours - engine_hours, 2) \
+            if t.due_hours is not None and engine_hours is not None else None
         item = ItemStatus(t.name, t.due_km, t.due_date, rem_km, rem_days, status, reason,
-                          t.assumed)
+                          t.assumed, due_hours=t.due_hours, remaining_hours=rem_hours)
         if predict is not None:
             item.prediction = predict(rem_km, t.due_date)
         out.items.append(item)
@@ -209,6 +229,7 @@ def item_json(i: ItemStatus) -> dict[str, Any]:
     return {"name": i.name, "status": i.status, "reason": i.reason, "assumed": i.assumed,
             "due_km": i.due_km, "due_date": i.due_date.isoformat() if i.due_date else None,
             "remaining_km": i.remaining_km, "remaining_days": i.remaining_days,
+            "due_hours": i.due_hours, "remaining_hours": i.remaining_hours,
             "predicted": p.to_json() if p else None}
 
 

@@ -23,7 +23,8 @@ async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample
         return 0
     series = await daily_series(conn, v.id, settled_to)
     emitted = await reminder_store.announce(conn, v, book, series.odometer, settled_to,
-                                            rate_as_of(series.km), series.conditions)
+                                            rate_as_of(series.km), series.conditions,
+                                            series.engine_hours)
     emitted += await reminder_lifecycle.close_finished(conn, v.id, book)
     snapshot = to_json(status)
     nxt = status.next

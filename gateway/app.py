@@ -74,7 +74,7 @@ async def run_import(settings: Settings, command: str, path: str) -> int:
             async with conn.transaction():
                 vid = await registry.upsert_seen(conn, e.vin)
                 await registry.add_service_record(conn, vid, e.done_on, e.odometer_km, e.items,
-                                                  e.dealer_id, e.note)
+                                                  e.dealer_id, e.note, e.engine_hours)
         return len(entries)
 
 

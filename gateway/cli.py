@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
                        ("import-dealers", "register dealers (id, name, timezone, latitude,"
                         " longitude, booking_url, advisors)"),
                        ("import-services", "add service records (vin, done_on, odometer_km,"
-                        " items separated by ';', dealer_id, note)")):
+                        " items separated by ';', dealer_id, note, engine_hours)")):
         imp = sub.add_parser(name, help=f"{what} from a CSV or NDJSON file")
         imp.add_argument("file", help="path; .csv is CSV with a header row, else NDJSON")
         _settings_args(imp)

@@ -11,7 +11,7 @@ from simulator.fleet import make_dealers, make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
-from simulator.vehicle import ALL_ITEMS
+from simulator.vehicle import initial_book
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                        args.catchup_share, args.can_share, args.pb_share)
     if args.command == "services":
         for v in fleet:
-            for done_on, km in v.service_book:
-                print(json.dumps({"vin": v.vin, "done_on": done_on.isoformat(),
-                                  "odometer_km": km, "items": list(ALL_ITEMS),
-                                  "dealer_id": v.dealer_id}))
+            for rec in initial_book(v, start, args.seed):
+                print(json.dumps({"vin": v.vin, "done_on": rec.done_on.isoformat(),
+                                  "odometer_km": rec.odometer_km, "items": list(rec.items),
+                                  "engine_hours": rec.engine_hours, "dealer_id": v.dealer_id}))
         return 0
     if args.command == "registry":
         for v in fleet:

@@ -38,10 +38,10 @@ def model_items(model: str, powertrain: str) -> list[dict[str, Any]]:
     return [i for i in items if powertrain in i.get("powertrains", [powertrain])]
 
 
-def soft_limits() -> tuple[float, int]:
-    """(km, days) of the due-soon threshold."""
+def soft_limits() -> tuple[float, float, int]:
+    """(km, engine hours, days) of the due-soon threshold."""
     soft = json.loads(RULES_FILE.read_text())["soft"]
-    return float(soft["km"]), int(soft["days"])
+    return float(soft["km"]), float(soft["hours"]), int(soft["days"])
 
 
 @dataclass(slots=True)
@@ -51,6 +51,7 @@ class Visit:
     done_on: date
     odometer_km: float
     items: tuple[str, ...]
+    engine_hours: float | None = None
 
 
 @dataclass(slots=True)
@@ -70,16 +71,18 @@ class Schedule:
     _visit_on: date | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
     soft_km: float = 0.0
+    soft_hours: float = 0.0
     soft_days: int = 0
     _inspection: tuple[int, float | None] = (-1, None)  # (book length, due km) cached
     conditions: list[dict[str, Any]] = field(default_factory=list)
     _starts: dict[str, list[float]] = field(default_factory=dict)
     _starts_cycle: str = ""
     _active: list[str] = field(default_factory=list)  # condition items holding last evening
+    _hours: float | None = None  # engine hours reported by last evening
 
     def __post_init__(self) -> None:
         self.items = model_items(self.model, self.powertrain)
-        self.soft_km, self.soft_days = soft_limits()
+        self.soft_km, self.soft_hours, self.soft_days = soft_limits()
         self.conditions = json.loads(CONDITIONS_FILE.read_text())["conditions"]
 
     def cycle(self) -> str:
@@ -97,6 +100,16 @@ class Schedule:
         return (last.odometer_km + item["km"] if item.get("km") else None,
                 _month_later(last.done_on, item["months"]) if item.get("months") else None)
 
+    def due_hours(self, item: dict[str, Any]) -> float | None:
+        """Engine hours at which the item is due (None: no hours rule, or the visit that
+        last serviced it did not note the hours)."""
+        if not item.get("hours"):
+            return None
+        last = next((v for v in reversed(self.book) if item["name"] in v.items), None)
+        if last is None:
+            return float(item["hours"])
+        return last.engine_hours + item["hours"] if last.engine_hours is not None else None
+
     def distance_to_service(self, odometer_km: float) -> float | None:
         """What the car shows: km left to its next inspection."""
         if self._inspection[0] != len(self.book):
@@ -105,27 +118,37 @@ class Schedule:
         km = self._inspection[1]
         return round(km - odometer_km, 1) if km is not None else None
 
-    def _level(self, item: dict[str, Any], odometer_km: float, day: date) -> str:
+    def _level(self, item: dict[str, Any], odometer_km: float, day: date,
+               hours: float | None) -> tuple[str, str]:
+        """(level, what decided it): distance first, then engine hours, then the date."""
         km, when = self.due(item)
-        if (km is not None and odometer_km >= km) or (when is not None and day >= when):
-            return "overdue"
-        if (km is not None and odometer_km >= km - self.soft_km) or \
-                (when is not None and day >= when - timedelta(days=self.soft_days)):
-            return "due_soon"
-        return "ok"
+        due_h = self.due_hours(item) if hours is not None else None
+        for level, soft_km, soft_h, soft_days in (("overdue", 0.0, 0.0, 0),
+                                                  ("due_soon", self.soft_km, self.soft_hours,
+                                                   self.soft_days)):
+            if km is not None and odometer_km >= km - soft_km:
+                return level, "distance"
+            if due_h is not None and hours is not None and hours >= due_h - soft_h:
+                return level, "engine_hours"
+            if when is not None and day >= when - timedelta(days=soft_days):
+                return level, "time"
+        return "ok", ""
 
-    def morning(self, day: date, odometer_km: float) -> Visit | None:
+    def morning(self, day: date, odometer_km: float, engine_hours: float | None
+                ) -> Visit | None:
         """A planned visit happens before the day's driving: it services every item due and
         every condition item that held last evening (only the first one for some owners)."""
         if self._visit_on != day:
             return None
         self._visit_on = None
-        due = [i["name"] for i in self.items if self._level(i, odometer_km, day) != "ok"]
+        due = [i["name"] for i in self.items
+               if self._level(i, odometer_km, day, self._hours)[0] != "ok"]
         due += [c for c in self._active if c not in due]
         if not due:
             return None
         ended = self.cycle()
-        visit = Visit(day, round(odometer_km, 1), tuple(due[:1] if self.partial else due))
+        visit = Visit(day, round(odometer_km, 1), tuple(due[:1] if self.partial else due),
+                      engine_hours)
         self.book.append(visit)
         announced = {r["item"] for r in self.reminders if r["cycle"] == ended}
         if announced:
@@ -164,20 +187,21 @@ class Schedule:
         return held
 
     def evening(self, day: date, odometer_km: float, last_day: date,
-                starts_today: list[dict[str, Any]]) -> None:
+                starts_today: list[dict[str, Any]], engine_hours: float | None) -> None:
         """Day-end: announce every threshold reached and every condition item that holds;
-        a responsive owner plans a visit."""
+        a responsive owner plans a visit. ``engine_hours``: the last reported, if any."""
+        self._hours = engine_hours
         cycle = self.cycle()
         opened = any(r["cycle"] == cycle for r in self.reminders)
         for item in self.items:
-            level = self._level(item, odometer_km, day)
+            level, reason = self._level(item, odometer_km, day, engine_hours)
             key = (cycle, item["name"])
             if LEVEL[level] > LEVEL[self._reached.get(key, "ok")]:
                 self._reached[key] = level
                 km, when = self.due(item)
                 self.reminders.append({
                     "cycle": cycle, "item": item["name"], "threshold": level,
-                    "day": day.isoformat(), "assumed": not self.book,
+                    "day": day.isoformat(), "assumed": not self.book, "reason": reason,
                     "due_km": km, "due_date": when.isoformat() if when else None})
         held = self._held(cycle, starts_today)
         self._active = [c["item"] for c, _ in held]
@@ -187,8 +211,8 @@ class Schedule:
                 self._reached[key] = cond["status"]
                 self.reminders.append({
                     "cycle": cycle, "item": cond["item"], "threshold": cond["status"],
-                    "day": day.isoformat(), "assumed": False, "due_km": None,
-                    "due_date": None, "reading": reading})
+                    "day": day.isoformat(), "assumed": False, "reason": "condition",
+                    "due_km": None, "due_date": None, "reading": reading})
         if not opened and self.responds and self._visit_on is None and \
                 any(r["cycle"] == cycle for r in self.reminders):
             planned = day + timedelta(days=int(self.rng.integers(3, 26)))

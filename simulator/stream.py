@@ -102,7 +102,8 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
         yield heapq.heappop(heap)
     truth.meta["service_book"] = [
         {"done_on": v.done_on.isoformat(), "odometer_km": v.odometer_km, "items": list(v.items),
-         "dealer_id": spec.dealer_id} for v in life.schedule.book]
+         "engine_hours": v.engine_hours, "dealer_id": spec.dealer_id}
+        for v in life.schedule.book]
     truth.service = life.schedule.truth()
 
 

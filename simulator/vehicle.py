@@ -49,6 +49,24 @@ class State:
     heading: float
     charging: bool = False
     charge_started_ms: int = 0
+    engine_hours: float = 0.0
+
+
+def engine_hours_at_start(spec: VehicleSpec, start: date, seed: int) -> float | None:
+    """The engine's hours on the first simulated day (None without a combustion engine)."""
+    if spec.powertrain not in ("ice", "phev"):
+        return None
+    per_day = float(np.random.default_rng([seed, spec.index, 7]).uniform(0.6, 1.2))
+    return round((start - spec.delivered_on).days * per_day, 2)
+
+
+def initial_book(spec: VehicleSpec, start: date, seed: int) -> list[Visit]:
+    """The service book before the simulation: every item at each record, the engine hours
+    noted in proportion to the odometer."""
+    hours = engine_hours_at_start(spec, start, seed)
+    return [Visit(d, km, ALL_ITEMS, round(hours * km / spec.odometer_km, 1)
+                  if hours is not None and spec.odometer_km > 0 else None)
+            for d, km in spec.service_book]
 
 
 class VehicleLife:
@@ -68,14 +86,19 @@ class VehicleLife:
                            float(self.rng.uniform(50, 95)), spec.home_lat, spec.home_lon,
                            float(self.rng.uniform(0, 360)))
         self.rng.uniform(0, 12_000)  # was the dashboard's service base: keeps later draws
+        self.has_engine = spec.powertrain in ("ice", "phev")
+        self.state.engine_hours = engine_hours_at_start(spec, start, seed) or 0.0
+        # the DBCs carry neither condition signals nor engine hours
+        self.reports_condition = spec.wire != "can"
+        self.reports_hours = self.has_engine and self.reports_condition
+        self.day_hours: float | None = None  # the last engine hours reported so far
+        book = initial_book(spec, start, seed)
         self.schedule = Schedule(
-            spec.model, spec.powertrain, spec.delivered_on,
-            [Visit(d, km, ALL_ITEMS) for d, km in spec.service_book], spec.responds,
+            spec.model, spec.powertrain, spec.delivered_on, book, spec.responds,
             spec.partial, np.random.default_rng([seed, spec.index, 5]))
         self.condition = CarCondition.make(
             np.random.default_rng([seed, spec.index, 6]), spec.powertrain, days,
             (start - spec.delivered_on).days, spec.odometer_km)
-        self.reports_condition = spec.wire != "can"  # the DBCs carry no condition signals
         self.starts_today: list[dict[str, Any]] = []
         ice, ev = spec.powertrain in ("ice", "phev"), spec.powertrain in ("bev", "phev")
         self.has_fuel, self.has_battery = ice, ev
@@ -98,7 +121,9 @@ class VehicleLife:
             truth = self.truth.day(day.isoformat())
             self.condition.new_day(d)
             self.starts_today = []
-            visit = self.schedule.morning(day, self.state.odometer)
+            visit = self.schedule.morning(day, self.state.odometer,
+                                          round(self.state.engine_hours, 1)
+                                          if self.has_engine else None)
             if visit is not None:
                 self.condition.service(visit.items, self.state.odometer)
             t = max(t, lo)
@@ -113,7 +138,8 @@ class VehicleLife:
             yield from ((hi, c) for c in self._parked(t, hi, truth))
             truth.final_odometer_km = round(self.state.odometer, 3)
             self.schedule.evening(day, truth.final_odometer_km,
-                                  self.start + timedelta(days=self.days - 1), self.starts_today)
+                                  self.start + timedelta(days=self.days - 1), self.starts_today,
+                                  self.day_hours)
 
     def _plan(self, d: int, day: date, lo: int) -> list[tuple[int, float, str]]:
         """Trips of one local day: (start ms, km, road kind), not overlapping."""
@@ -239,6 +265,9 @@ class VehicleLife:
                 at_start = self.condition.readings(st.odometer)
                 row.update(at_start)
                 self.starts_today.append(at_start)
+            if self.reports_hours and i in (0, n - 1):
+                self.day_hours = round(st.engine_hours + i / 3600, 2)
+                row["Vehicle.Powertrain.CombustionEngine.EngineHours"] = self.day_hours
             row["Vehicle.Speed"] = float(trace.speed[i])
             row["Vehicle.CurrentLocation.Heading"] = round(st.heading, 1)
             row["Vehicle.Acceleration.Longitudinal"] = float(trace.accel[i])
@@ -250,6 +279,8 @@ class VehicleLife:
                     0.0 if i == n - 1 else 750 + float(trace.speed[i]) * 28, 0)
             rows.append((t, row))
         st.odometer = odo0 + float(trace.distance[-1])
+        if self.has_engine:
+            st.engine_hours += (n - 1) / 3600
         self._count_rows(rows)
         trip_km = round(rows[-1][1]["Vehicle.TraveledDistance"]
                         - rows[0][1]["Vehicle.TraveledDistance"], 3)

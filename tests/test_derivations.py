@@ -45,7 +45,8 @@ async def derive_into_new_db(messages: list[Outgoing], truth: dict[str, Any]) ->
             row = await cur.fetchone()
             assert row is not None
             await add_service_record(conn, row[0], date.fromisoformat(rec["done_on"]),
-                                     rec["odometer_km"], rec["items"], rec["dealer_id"])
+                                     rec["odometer_km"], rec["items"], rec["dealer_id"],
+                                     engine_hours=rec.get("engine_hours"))
     dconn = await connect(url)
     await ingest(BatchWriter(conn, layout), messages, deriver=deriver_for(dconn))
     await conn.close()

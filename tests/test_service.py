@@ -132,3 +132,27 @@ def test_prediction_walks_weekdays_and_weekends_and_gives_a_range() -> None:
     q = predict(250.0, date(2026, 3, 29), friday, rate)
     assert q is not None and q.by == "time" and q.expected == date(2026, 3, 29)
     assert predict(250.0, None, friday, None) is None  # too little data, no date limit
+
+
+def test_engine_hours_decide_where_the_model_says_so() -> None:
+    # Aurora 1.5T: engine oil every 7,500 km, 12 months or 150 engine hours
+    book = [ServiceRecord(1, date(2025, 6, 1), 9_000.0, ("engine_oil",), 400.0)]
+    s = evaluate(RULES, "Aurora 1.5T", "ice", DELIVERED, 11_000.0, date(2025, 9, 1), book,
+                 engine_hours=530.0)
+    oil = next(i for i in s.items if i.name == "engine_oil")
+    assert oil.due_hours == 550.0 and oil.remaining_hours == 20.0
+    assert oil.status == "due_soon" and oil.reason == "engine_hours"  # within 25 h
+    later = evaluate(RULES, "Aurora 1.5T", "ice", DELIVERED, 11_000.0, date(2025, 9, 1), book,
+                     engine_hours=550.0)
+    assert next(i for i in later.items if i.name == "engine_oil").status == "overdue"
+    # a record without hours: no hours count in that cycle; no reading: none either
+    blind = [ServiceRecord(1, date(2025, 6, 1), 9_000.0, ("engine_oil",))]
+    s = evaluate(RULES, "Aurora 1.5T", "ice", DELIVERED, 11_000.0, date(2025, 9, 1), blind,
+                 engine_hours=9_999.0)
+    assert next(i for i in s.items if i.name == "engine_oil").status == "ok"
+    s = evaluate(RULES, "Aurora 1.5T", "ice", DELIVERED, 11_000.0, date(2025, 9, 1), book)
+    assert next(i for i in s.items if i.name == "engine_oil").status == "ok"
+    # the other models have no hours rule
+    s = evaluate(RULES, "Boreal 2.0", "ice", DELIVERED, 5_000.0, date(2025, 4, 1), [],
+                 engine_hours=5_000.0)
+    assert next(i for i in s.items if i.name == "engine_oil").status == "ok"

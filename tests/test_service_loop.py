@@ -55,7 +55,8 @@ async def loop_db() -> AsyncIterator[tuple[str, dict[str, Any]]]:
         for rec in v["meta"]["service_book"]:
             async with conn.transaction():
                 await add_service_record(conn, row[0], date.fromisoformat(rec["done_on"]),
-                                         rec["odometer_km"], rec["items"], rec["dealer_id"])
+                                         rec["odometer_km"], rec["items"], rec["dealer_id"],
+                                         engine_hours=rec.get("engine_hours"))
     dconn = await connect(url)
     await ingest(BatchWriter(conn, layout), msgs, deriver=deriver_for(dconn), derive_every=20)
     await conn.close()
@@ -108,6 +109,9 @@ async def test_events_list_items_consistently_once(loop_db: tuple[str, dict[str,
         groups[(vin, c, t, d)].add(item)
     readings = {(vin, r["cycle"], r["item"], r["threshold"]): r.get("reading")
                 for vin, v in truth["vehicles"].items() for r in v["service"]["reminders"]}
+    reasons = {(vin, r["cycle"], r["item"], r["threshold"]): r["reason"]
+               for vin, v in truth["vehicles"].items() for r in v["service"]["reminders"]}
+    assert {"distance", "time", "engine_hours", "condition"} <= set(reasons.values())
     seen: list[tuple[str, str, str, str]] = []
     for kind, p in events:
         assert kind == f"service_{p['status']}"
@@ -117,6 +121,7 @@ async def test_events_list_items_consistently_once(loop_db: tuple[str, dict[str,
         assert (p["routes"]["owner"] is None) == unknown
         for item in p["items"]:
             assert item["status"] == p["status"]
+            assert item["reason"] == reasons[(p["vin"], p["cycle"], item["name"], p["status"])]
             if item["reason"] == "condition":
                 want_reading = readings[(p["vin"], p["cycle"], item["name"], p["status"])]
                 assert item["reading"] == want_reading and not item["assumed"]
@@ -126,8 +131,11 @@ async def test_events_list_items_consistently_once(loop_db: tuple[str, dict[str,
             soft = (1000.0, 30) if p["status"] == "due_soon" else (0.0, 0)
             by_km = km_left is not None and km_left <= soft[0]
             by_days = days_left is not None and days_left <= soft[1]
-            assert by_km or by_days
-            assert item["reason"] == ("distance" if by_km else "time")
+            by_hours = item["remaining_hours"] is not None and item["remaining_hours"] <= (
+                25.0 if p["status"] == "due_soon" else 0.0)
+            assert by_km or by_days or by_hours
+            assert item["reason"] == ("distance" if by_km else
+                                      "engine_hours" if by_hours else "time")
             if p["status"] == "due_soon":
                 assert not (km_left is not None and km_left <= 0)
                 assert not (days_left is not None and days_left <= 0)

@@ -26,10 +26,12 @@ async def add_service(request: web.Request) -> web.Response:
         raise problem(400, str(exc)) from None
     async with request.app[POOL].connection() as conn, conn.transaction():
         rid = await registry.add_service_record(conn, vid, entry.done_on, entry.odometer_km,
-                                                entry.items, entry.dealer_id, entry.note)
+                                                entry.items, entry.dealer_id, entry.note,
+                                                entry.engine_hours)
     return ok({"id": rid, "vin": vin, "done_on": entry.done_on.isoformat(),
                "odometer_km": entry.odometer_km, "items": entry.items,
-               "dealer_id": entry.dealer_id, "note": entry.note}, status=201)
+               "dealer_id": entry.dealer_id, "note": entry.note,
+               "engine_hours": entry.engine_hours}, status=201)
 
 
 @requires("read")
@@ -40,7 +42,7 @@ async def get_service(request: web.Request) -> web.Response:
     async with request.app[POOL].connection() as conn:
         status, book, _ = await queries.service_position(conn, vid, request.app[DEFAULT_TZ])
     records = [{"id": r.id, "done_on": r.done_on.isoformat(), "odometer_km": r.odometer_km,
-                "items": list(r.items)} for r in book]
+                "engine_hours": r.engine_hours, "items": list(r.items)} for r in book]
     body = {"vin": vin, "registered": status is not None, "records": records,
             **(to_json(status) if status else {
                 "status": None, "history": "known" if book else "unknown", "items": []})}

@@ -295,6 +295,7 @@ def spec() -> dict[str, Any]:
                                                                  "items"], "properties": {
                     "done_on": {"type": "string", "format": "date"},
                     "odometer_km": {"type": "number", "minimum": 0, "maximum": 2000000},
+                    "engine_hours": {"type": "number", "minimum": 0, "maximum": 200000},
                     "items": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                     "dealer_id": {"type": "string"}, "note": {"type": "string"}}},
             },
