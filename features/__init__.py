@@ -1,5 +1,7 @@
 """Derivations, features and events: trips, daily usage, profiles, activity segments, the
-service engine and service book, the registry, the events feed, and the DDL of their tables.
+service loop (maintenance and condition rules, the service book, predictions, reminders and
+their lifecycle, dealers, the worklist and the conversion report), the registry, the events
+feed, and the DDL of their tables.
 
 May import ``timeseries`` and ``decoders``; never ``gateway``.
 """

@@ -187,8 +187,8 @@ class Deriver:
         prev = prev_row[0] if prev_row else None
         async with self.conn.cursor() as c:
             await c.executemany(
-                "INSERT INTO segment_days VALUES (%s, %s, %s) ON CONFLICT (vehicle_id, day)"
-                " DO UPDATE SET activity = EXCLUDED.activity",
+                "INSERT INTO segment_days (vehicle_id, day, activity) VALUES (%s, %s, %s)"
+                " ON CONFLICT (vehicle_id, day) DO UPDATE SET activity = EXCLUDED.activity",
                 [(v.id, d, a) for d, a in sorted(history.items())])
         for day, label in sorted(history.items()):
             if prev is not None and prev != label:

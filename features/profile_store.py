@@ -69,8 +69,8 @@ async def refresh_due(conn: psycopg.AsyncConnection, today: date) -> int:
             await refresh(conn, today, None)
             await conn.execute("ANALYZE profile_snapshots")  # its size just changed a lot
             await conn.execute(
-                "INSERT INTO storage_meta VALUES ('profiles_as_of', %s) ON CONFLICT (key)"
-                " DO UPDATE SET value = EXCLUDED.value", (today.isoformat(),))
+                "INSERT INTO storage_meta (key, value) VALUES ('profiles_as_of', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (today.isoformat(),))
             done = int(await _scalar(conn, "SELECT count(*) FROM vehicles"))
         else:
             ids = await _scalar(conn, "SELECT array_agg(vehicle_id) FROM profile_dirty")

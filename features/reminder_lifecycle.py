@@ -5,7 +5,7 @@ way). Each transition is one feed event, keyed by reminder and state."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import psycopg
@@ -83,7 +83,7 @@ async def transition(conn: psycopg.AsyncConnection, rid: int, to: State,
             f"UPDATE service_reminders SET state = %s, {to}_at = coalesce({to}_at, now()),"
             " booked_for = coalesce(%s, booked_for) WHERE id = %s", (to, booked_for, rid))
         if frm != to:
-            await _emit(conn, rid, frm, to, datetime.now().astimezone())
+            await _emit(conn, rid, frm, to, datetime.now(UTC))
     return moved, await get(conn, rid)
 
 
@@ -104,6 +104,6 @@ async def close_finished(conn: psycopg.AsyncConnection, vid: int,
         await conn.execute(
             "UPDATE service_reminders SET state = %s, closed_day = %s, closed_record_id = %s,"
             " closed_at = now() WHERE id = %s", (to, record.done_on, record.id, rid))
-        at = datetime.combine(record.done_on, datetime.min.time()).astimezone()
+        at = datetime.combine(record.done_on, time(), UTC)  # the record's day, not its zone
         emitted += await _emit(conn, rid, frm, to, at)
     return emitted

@@ -111,8 +111,8 @@ async def recompute_region(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, 
     if energy:
         async with conn.cursor() as c:
             await c.executemany(
-                "INSERT INTO energy_events VALUES (%s, to_timestamp(%s / 1000.0), %s, %s)"
-                " ON CONFLICT DO NOTHING",
+                "INSERT INTO energy_events (vehicle_id, ts, kind, local_day)"
+                " VALUES (%s, to_timestamp(%s / 1000.0), %s, %s) ON CONFLICT DO NOTHING",
                 [(vid, t, kind, local_day(t, tz)) for t, kind in energy])
     first = local_day(max(region.lo_ms, lo_ms - DAY_MS), tz)
     last = local_day(min(region.hi_ms, hi_ms + DAY_MS), tz)
@@ -134,8 +134,12 @@ async def _insert_trips(conn: psycopg.AsyncConnection, vid: int, s: Samples, tri
             t.harsh_accels, t.fuel_used_pct, t.energy_used_pct, t.excluded_deltas))
     async with conn.cursor() as c:
         await c.executemany(
-            "INSERT INTO trips VALUES (%s, to_timestamp(%s / 1000.0), to_timestamp(%s / 1000.0),"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            "INSERT INTO trips (vehicle_id, start_ts, end_ts, local_day, start_local_hour, km,"
+            " km_source, start_odometer, end_odometer, drive_s, max_speed, above_90_s,"
+            " night_s, harsh_brakes, harsh_accels, fuel_used_pct, energy_used_pct,"
+            " excluded_deltas) VALUES (%s, to_timestamp(%s / 1000.0),"
+            " to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s)", rows)
 
 
 async def _days_with_samples(conn: psycopg.AsyncConnection, vid: int, days: set[date],

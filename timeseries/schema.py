@@ -240,7 +240,8 @@ async def apply(conn: psycopg.AsyncConnection, migrations: Sequence[Migration],
                 "CREATE TABLE IF NOT EXISTS storage_meta (key text PRIMARY KEY, value text)"
             )
             await conn.execute(
-                "INSERT INTO storage_meta VALUES ('layout', %s) ON CONFLICT DO NOTHING",
+                "INSERT INTO storage_meta (key, value) VALUES ('layout', %s)"
+                " ON CONFLICT DO NOTHING",
                 (layout.name,),
             )
             await conn.execute(
