@@ -1,7 +1,7 @@
 """A reminder's life after it is raised: notified (a webhook delivered one of its events),
 acknowledged or booked (the platform or the dealer system says so), then resolved (the
 service record that ends its cycle covers its items) or expired (the cycle ended another
-way). Each transition is one feed event, keyed by reminder and state."""
+way). Each transition is one feed event, keyed by state, vehicle and cycle."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ async def _emit(conn: psycopg.AsyncConnection, rid: int, frm: str, to: State,
     row = await cur.fetchone()
     assert row is not None
     kind: feed.FeedType = f"reminder_{to}"  # type: ignore[assignment]
-    return await feed.emit(conn, f"{kind}:{rid}", kind, int(row[0]), at,
-                           {"reminder_id": str(rid), "from": frm, **body})
+    # keyed by vehicle and cycle, not by the row id: the same history gives the same keys
+    return await feed.emit(conn, f"{kind}:{body['vin']}:{body['cycle']}", kind, int(row[0]),
+                           at, {"reminder_id": str(rid), "from": frm, **body})
 
 
 async def transition(conn: psycopg.AsyncConnection, rid: int, to: State,
