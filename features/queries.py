@@ -104,10 +104,12 @@ def rate_as_of(km_by_day: dict[date, float]) -> Callable[[date], Rate | None]:
     return lambda day: driving_rate(km_by_day, first, day) if first else None
 
 
-async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: str = "UTC"
+async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: str = "UTC",
+                           series: DailySeries | None = None
                            ) -> tuple[ServiceStatus | None, list[ServiceRecord], dict[str, Any]]:
     """The service status as of the vehicle's latest data (each item with its predicted
-    due date), its service book and registry entry."""
+    due date), its service book and registry entry; ``series``: the vehicle's days up to
+    that day when the caller already read them."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT vin, model, powertrain, timezone, delivered_on, owner_id, dealer_id,"
@@ -118,7 +120,8 @@ async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: 
     if v["delivered_on"] is None or v["last_sample_at"] is None or v["odometer_km"] is None:
         return None, book, v
     as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()
-    series = await daily_series(conn, vid, as_of)
+    if series is None:
+        series = await daily_series(conn, vid, as_of)
     rate = rate_as_of(series.km)(as_of - timedelta(days=1))
     hours = series.engine_hours[max(series.engine_hours)] if series.engine_hours else None
     status = evaluate(load_rules(), v["model"], v["powertrain"], v["delivered_on"],

@@ -18,10 +18,12 @@ from features.service import RANK, to_json
 async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample_at: datetime,
                        settled_to: date, default_tz: str, disagreement_km: float) -> int:
     """Run in the vehicle's derivation transaction; returns the feed events emitted."""
-    status, book, _ = await service_position(conn, v.id, default_tz)
+    # one read of the days up to the latest data day serves both the position and the
+    # announcements (which stop at ``settled_to`` on their own)
+    series = await daily_series(conn, v.id, last_sample_at.astimezone(v.tz).date())
+    status, book, _ = await service_position(conn, v.id, default_tz, series)
     if status is None:
         return 0
-    series = await daily_series(conn, v.id, settled_to)
     emitted = await reminder_store.announce(conn, v, book, series.odometer, settled_to,
                                             rate_as_of(series.km), series.conditions,
                                             series.engine_hours)

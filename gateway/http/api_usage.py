@@ -12,7 +12,7 @@ from features.profile import WINDOWS
 from gateway.http.auth import requires
 from gateway.http.common import POOL, check_vin, ok, vehicle_id
 from gateway.http.errors import problem
-from gateway.http.params import int_param, time_range
+from gateway.http.params import date_param, int_param, time_range
 from timeseries import reader
 
 
@@ -21,16 +21,6 @@ def _window(request: web.Request) -> int:
     if raw not in {str(w) for w in WINDOWS}:
         raise problem(400, f"parameter 'window' must be one of {', '.join(map(str, WINDOWS))}")
     return int(raw)
-
-
-def _day(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise problem(400, f"parameter {name!r} must be a date YYYY-MM-DD") from None
 
 
 def _today() -> date:
@@ -87,8 +77,8 @@ async def trips(request: web.Request) -> web.Response:
 @requires("read")
 async def daily(request: web.Request) -> web.Response:
     """Daily usage for local days in [from, to] (default: the last 30 days)."""
-    last = _day(request, "to", _today())
-    first = _day(request, "from", last - timedelta(days=29))
+    last = date_param(request, "to", _today())
+    first = date_param(request, "from", last - timedelta(days=29))
     if first > last:
         raise problem(400, "parameter 'from' must not be after 'to'")
     limit = int_param(request, "limit", 366, 1, 3660)
@@ -102,7 +92,7 @@ async def daily(request: web.Request) -> web.Response:
 async def profile(request: web.Request) -> web.Response:
     """The usage profile over ``window`` days ending ``as_of`` (default today, UTC)."""
     window = _window(request)
-    as_of = _day(request, "as_of", _today())
+    as_of = date_param(request, "as_of", _today())
     vin = check_vin(request.match_info["vin"])
     async with request.app[POOL].connection() as conn:
         body = await profile_store.profile_json(conn, vin, window, as_of)
@@ -115,7 +105,7 @@ async def profile(request: web.Request) -> web.Response:
 async def export_profiles(request: web.Request) -> web.StreamResponse:
     """Every vehicle's profile, streamed as NDJSON (default) or CSV (features/profile_store)."""
     window = _window(request)
-    as_of = _day(request, "as_of", _today())
+    as_of = date_param(request, "as_of", _today())
     fmt = request.query.get("format", "ndjson")
     if fmt not in ("ndjson", "csv"):
         raise problem(400, "parameter 'format' must be ndjson or csv")

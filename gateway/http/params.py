@@ -74,7 +74,7 @@ def date_param(request: web.Request, name: str, default: date) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise problem(400, f"parameter {name!r}: {raw!r} is not YYYY-MM-DD") from None
+        raise problem(400, f"parameter {name!r} must be a date YYYY-MM-DD") from None
 
 
 def strict_query_middleware(paths: dict[str, Any]) -> Any:
