@@ -44,6 +44,8 @@ class Target:
 
     vss: str
     convert: Callable[[Any], Any]
+    factor: float = 1.0        # catalog unit per DBC unit
+    digits: int | None = None  # decimals kept (the DBC's resolution), None: all
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +69,25 @@ def _boolean(v: Any) -> Any:
     return v if isinstance(v, str) else bool(v)
 
 
-def _converter(kind: str, scale: float, factor: float = 1.0) -> Callable[[Any], Any]:
+def resolution_digits(kind: str, scale: float, factor: float) -> int | None:
+    """Decimals a numeric value keeps: a DBC scale of 10^-k (no unit factor) means k, the
+    binary noise below it is dropped; None keeps the value as computed."""
+    if kind in ("enum", "bool") or factor != 1.0 or not scale:
+        return None
+    exponent = math.log10(abs(scale))
+    if abs(exponent - round(exponent)) < 1e-9 and exponent < 0:
+        return -round(exponent)
+    return None
+
+
+def _converter(kind: str, digits: int | None, factor: float) -> Callable[[Any], Any]:
     if kind == "enum":
         return lambda v: getattr(v, "name", v)  # a VAL_ label; a raw number fails the enum
     if kind == "bool":
         return _boolean
     if factor != 1.0:
         return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else float(v) * factor
-    exponent = math.log10(abs(scale)) if scale else 0.0
-    if abs(exponent - round(exponent)) < 1e-9 and exponent < 0:
-        digits = -round(exponent)  # the DBC's resolution: drop binary noise below it
+    if digits is not None:
         return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else round(float(v), digits)
     return lambda v: UNAVAILABLE if isinstance(v, NamedValue) else float(v)
 
@@ -99,7 +110,8 @@ def _load_mapping(path: Path) -> CanModel:
         if factor == 1.0 and spec.unit and dbc.unit and not same_unit(dbc.unit, spec.unit):
             raise ValueError(f"{path}: {dbc_signal} is in {dbc.unit!r}, {vss} in"
                              f" {spec.unit!r}: give a factor ({{\"vss\": ..., \"factor\": x}})")
-        signals[dbc_signal] = Target(vss, _converter(spec.type, dbc.scale, factor))
+        digits = resolution_digits(spec.type, dbc.scale, factor)
+        signals[dbc_signal] = Target(vss, _converter(spec.type, digits, factor), factor, digits)
     return CanModel(raw["dbc"], {m.frame_id: m for m in db.messages}, signals, relaxed)
 
 

@@ -5,6 +5,10 @@ Payload (MessagePack): ``{"v": 1, "vin": ..., "seq": ..., "frames": [[t_ms, id, 
 ...]}``. Frames of one instant make one row; DBC signals become catalog signals through the
 model's mapping file, then the map contract's checks run as for every other format.
 Frames whose id the DBC does not describe are counted (``unknown_frames``), not rejected.
+
+A batch is decoded all at once (``decoders.can_vector``) when it is well formed and its
+messages are compiled; otherwise frame by frame with the DBC library, which the batch
+decoding equals exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import cantools
 
 from decoders.can_dbc import UNAVAILABLE, CanModel, load_can_models
+from decoders.can_vector import decode_batch
 from decoders.contract import check_document
 from decoders.errors import Rejected, Rejection
 from decoders.msgpack_v1 import unpack
@@ -39,6 +44,13 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     if len(frames) > MAX_FRAMES:
         raise Rejected("schema", f"frames has {len(frames)} entries, over the {MAX_FRAMES} limit")
     model = (ctx.can_models or load_can_models()).for_model(ctx.model)
+    return decode_batch(doc, frames, model, ctx) or decode_reference(doc, frames, model, ctx)
+
+
+def decode_reference(doc: dict[Any, Any], frames: list[Any], model: CanModel,
+                     ctx: DecodeContext) -> Readings:
+    """Frame by frame with the DBC library: the reference the batch decoder must equal, and
+    the decoding of every batch it declines, with a reason for each bad frame."""
     rejections: list[Rejection] = []
     rows, unknown, unavailable = _rows(frames, model, rejections)
     if not rows:

@@ -1,0 +1,151 @@
+"""The batch CAN decoder against the DBC library's, frame by frame: on generated DBC files of
+every layout, on the shipped DBCs with the simulator's frames, and on real makers' DBCs,
+the two must agree exactly (values, instants, counts, rejections), and the batch decoder
+must take the clean batches itself rather than hand them over."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from decoders import can_v1
+from decoders.can_dbc import CanModel, load_can_models
+from decoders.can_vector import decode_batch, table_for
+from decoders.errors import Rejected
+from decoders.readings import DecodeContext, Readings
+from tests.can_generator import make_frames, make_messages, map_signals, write_model
+from tests.test_real_dbc import MAKERS, frame_for, raw_edges, write_models
+
+VIN = "WDB00000000000001"
+
+
+def _summary(readings: Readings) -> tuple[Any, ...]:
+    return (readings.vin, readings.seq, readings.t0_ms, readings.ts_ms, readings.signals,
+            [[None if v != v else v for v in row] for row in readings.values.tolist()],
+            readings.value_count, readings.unknown_frames, readings.unavailable_values,
+            [(r.code, r.detail) for r in readings.rejections])
+
+
+def _reference(doc: dict[str, Any], model: CanModel, ctx: DecodeContext) -> tuple[Any, ...]:
+    try:
+        return _summary(can_v1.decode_reference(doc, doc["frames"], model, ctx))
+    except Rejected as exc:
+        return ("rejected", exc.rejection.code, exc.rejection.detail)
+
+
+def compare(model: CanModel, frames: list[list[Any]], now: int, accepted: bool = False
+            ) -> bool:
+    """Assert the batch decoder equals the reference on ``frames``; True when it decoded
+    the batch itself. ``accepted``: the batch is clean, so the batch decoder must take it
+    unless the reference rejects it whole (a batch without any value)."""
+    ctx = DecodeContext(f"vehicles/{VIN}/can", VIN, now)
+    doc = {"v": 1, "vin": VIN, "seq": 1, "frames": frames}
+    fast = decode_batch(doc, frames, model, ctx)
+    reference = _reference(doc, model, ctx)
+    if fast is None:
+        assert not accepted or reference[0] == "rejected", reference
+        return False
+    assert _summary(fast) == reference, frames
+    return True
+
+
+def _generated(seed: int, directory: Path, clean: bool
+               ) -> tuple[random.Random, list[Any], CanModel]:
+    rng = random.Random(seed)
+    messages = make_messages(rng, rng.randint(3, 8))
+    mapping = map_signals(rng, messages, clean)
+    directory.mkdir()
+    return rng, messages, load_can_models(str(write_model(directory, messages, mapping))).default
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_generated_dbcs_decode_exactly_as_the_dbc_library(seed: int, tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    rng, messages, model = _generated(seed, tmp_path / "clean", True)
+    table = table_for(model)
+    assert len(table.ids) + len(table.reference_only) == len(messages)
+    clean = [compare(model, make_frames(rng, messages, now, True), now,
+                     not table.reference_only) for _ in range(100)]
+    assert sum(clean) >= 50 or table.reference_only
+    for _ in range(100):
+        compare(model, make_frames(rng, messages, now, False), now)
+    rng, messages, model = _generated(seed, tmp_path / "any", False)
+    for _ in range(200):
+        compare(model, make_frames(rng, messages, now, False), now)
+
+
+def test_generated_dbcs_mostly_compile(tmp_path: Path) -> None:
+    compiled = total = 0
+    for seed in range(100, 140):
+        _, messages, model = _generated(seed, tmp_path / str(seed), True)
+        compiled += len(table_for(model).ids)
+        total += len(messages)
+    assert compiled >= 0.7 * total, f"{compiled} of {total} messages compiled"
+
+
+def test_every_layout_is_generated() -> None:
+    rng = random.Random(7)
+    signals = [s for _ in range(20) for m in make_messages(rng, 8) for s in m.signals]
+    assert {s.big_endian for s in signals} == {True, False}
+    assert {s.signed for s in signals} == {True, False}
+    assert {s.mux[:1] for s in signals} == {"", "M", "m"}
+    assert max(s.length for s in signals) > 40 and min(s.length for s in signals) == 1
+
+
+def test_shipped_dbcs_with_the_simulators_frames() -> None:
+    from simulator.wire import can_frames
+    now = int(time.time() * 1000)
+    rng = random.Random(3)
+    for model_name in ("Aurora 1.5T", "Volta EV"):
+        model = load_can_models().for_model(model_name)
+        assert not table_for(model).reference_only
+        for _ in range(50):
+            t = now - 3_600_000
+            rows = []
+            for _ in range(rng.randint(1, 20)):
+                t += 1000
+                rows.append((t, {
+                    "Vehicle.TraveledDistance": round(rng.uniform(0, 400_000), 3),
+                    "Vehicle.Speed": round(rng.uniform(0, 200), 1),
+                    "Vehicle.CurrentLocation.Latitude": round(rng.uniform(-89, 89), 6),
+                    "Vehicle.CurrentLocation.Longitude": round(rng.uniform(-179, 179), 6),
+                    "Vehicle.LowVoltageSystemState": rng.choice(["OFF", "ON", "START"]),
+                    "Vehicle.Exterior.AirTemperature": round(rng.uniform(-30, 45), 1)}))
+            assert compare(model, can_frames(rows, model_name), now, True)
+
+
+@pytest.mark.parametrize("maker", MAKERS, ids=lambda m: m.dbc)
+def test_real_makers_dbcs_at_their_edge_values(maker: Any, tmp_path: Path) -> None:
+    model = load_can_models(str(write_models(tmp_path))).for_model(maker.model)
+    table = table_for(model)
+    now = int(time.time() * 1000)
+    rng = np.random.default_rng(5)
+    checked = 0
+    for frame_id, message in model.messages.items():
+        mapped = [s for s in message.signals if s.name in maker.signals]
+        if not mapped:
+            continue
+        frames: list[list[Any]] = []
+        t = now - 600_000
+        for signal in mapped:
+            for raw in raw_edges(signal):
+                t += 10
+                frames.append([t, frame_id, frame_for(message, signal.name, raw)])
+        for _ in range(40):
+            t += 10
+            frames.append([t, frame_id, bytes(rng.integers(0, 256, message.length,
+                                                           dtype=np.uint8))])
+        ctx = DecodeContext(f"vehicles/{VIN}/can", VIN, now)
+        doc = {"v": 1, "vin": VIN, "seq": 1, "frames": frames}
+        if frame_id in table.reference_only:
+            assert decode_batch(doc, frames, model, ctx) is None
+            continue
+        got = compare(model, frames, now)
+        single = [compare(model, [f], now) for f in frames]
+        checked += got + sum(single)
+    assert checked > 0
