@@ -33,6 +33,9 @@ class Metrics:
                                 "Rejections (whole or partial) by reason", ["reason"], registry=r)
         for code in REJECT_CODES:
             self.rejected.labels(code)
+        self.dead_letters = Counter("telematics_dead_letters",
+                                    "Messages kept whole as dead letters (refused by a decoder"
+                                    " or by storage)", registry=r)
         self.batch_size = Histogram("telematics_batch_messages", "Messages per committed batch",
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
                                     registry=r)
@@ -43,6 +46,8 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400), registry=r)
         self.inflight = Gauge("telematics_inflight_messages", "Received, not yet acknowledged",
                               registry=r)
+        self.broker_connected = Gauge("telematics_broker_connected",
+                                      "1 while the MQTT connection is up", registry=r)
         self.session_lost = Counter(
             "telematics_mqtt_session_lost", "Reconnects that found the broker had dropped the"
             " gateway's session (what it queued meanwhile is lost)", registry=r)

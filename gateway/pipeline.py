@@ -197,12 +197,15 @@ class Pipeline:
         for env in envelopes:
             for rej in env.rejections:
                 m.rejected.labels(rej.code).inc()
-            if env.readings is not None:
+            if env.readings is None:
+                m.dead_letters.inc()
+            else:
                 if env.readings.ts_ms:
                     newest = max(newest, max(env.readings.ts_ms))
                 m.unknown_events.inc(sum(1 for e in env.readings.events if not e.known))
                 m.unknown_can_frames.inc(env.readings.unknown_frames)
                 m.signal_unavailable.inc(env.readings.unavailable_values)
         m.rejected.labels("storage").inc(len(result.rejected_by_storage))
+        m.dead_letters.inc(len(result.rejected_by_storage))
         if newest:
             m.lag_seconds.observe(max(0.0, (now_ms - newest) / 1000))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently:
 # Debian packages (Mosquitto, its clients, PostgreSQL, docker-compose for the config check)
-# when missing, a virtualenv with the project, and a running local PostgreSQL.
+# when missing, a virtualenv with the project, a running local PostgreSQL, and Prometheus's
+# binaries for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,5 +59,17 @@ fi
 # PGlite + TimescaleDB (WASM) for tests/test_timescale.py: TimescaleDB is not packaged here
 if [ ! -d tests/timescale/node_modules ]; then
   (cd tests/timescale && npm install --silent --no-audit --no-fund --legacy-peer-deps >/dev/null)
+fi
+# Prometheus and promtool for tests/test_prometheus.py: the Debian package's binaries only,
+# unpacked into a cache outside the clone (installing the package would start a system
+# Prometheus; the tests start their own)
+prom_dir="${XDG_CACHE_HOME:-$HOME/.cache}/telematics-gateway/prometheus"
+if [ ! -x "$prom_dir/usr/bin/prometheus" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  mkdir -p "$prom_dir"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$prom_dir"
+  rm -rf "$tmp"
 fi
 echo "setup: ok"

@@ -63,6 +63,7 @@ class Source:
         self.metrics = metrics
         self.deliver = deliver
         self.connected = asyncio.Event()
+        metrics.broker_connected.set_function(lambda: float(self.connected.is_set()))
         self._acks: AckSequencer | None = None
         self.budget = Budget()  # shared by every connection of this source
         self.protocol = ""  # the MQTT version of the current or last connection
