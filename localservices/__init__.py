@@ -92,18 +92,19 @@ class Broker:
         self.proc = None
 
 
-def create_database(prefix: str = "tg_test") -> str:
-    """A new empty database; returns its URL."""
+def create_database(prefix: str = "tg_test", admin: str = PG_ADMIN) -> str:
+    """A new empty database on the server of ``admin`` (the local one by default); returns
+    its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    return admin.rsplit("/", 1)[0] + "/" + name
 
 
 def drop_database(url: str) -> None:
     """Drop a test database, disconnecting whoever is still on it."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
 

@@ -20,6 +20,10 @@ command -v npm >/dev/null || need+=(nodejs npm)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 command -v ejabberdctl >/dev/null || need+=(ejabberd)
+# to build TimescaleDB from the vendored source (scripts/build_timescaledb.sh)
+[ -d /usr/include/postgresql/15/server ] || need+=(postgresql-server-dev-15)
+command -v cmake >/dev/null || need+=(cmake)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"
@@ -72,4 +76,9 @@ if [ ! -x "$prom_dir/usr/bin/prometheus" ]; then
   dpkg-deb -x "$tmp"/prometheus_*.deb "$prom_dir"
   rm -rf "$tmp"
 fi
+# TimescaleDB for the tests: built once per machine from ../shared/vendor into a private
+# copy of PostgreSQL 15 (about 5 minutes; skipped with a notice when the archive is absent)
+ts_rc=0
+bash scripts/build_timescaledb.sh >/dev/null || ts_rc=$?
+if [ "$ts_rc" != 0 ] && [ "$ts_rc" != 3 ]; then exit "$ts_rc"; fi
 echo "setup: ok"

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest -q --durations=10 "$@"
+.venv/bin/python -m pytest -q -rs --durations=10 "$@"

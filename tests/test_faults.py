@@ -19,6 +19,7 @@ def _committed(db_url: str) -> int:
     return int(query(db_url, "SELECT count(*) FROM ingest_log")[0][0])
 
 
+@pytest.mark.both_layouts
 def test_three_sigkills_during_sustained_load(broker: Broker, db_url: str,
                                               tmp_path: Path) -> None:
     gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-kill3")

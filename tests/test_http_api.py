@@ -28,6 +28,7 @@ def get_error(gw: Gateway, path: str) -> tuple[int, dict[str, object]]:
     raise AssertionError("expected an error")
 
 
+@pytest.mark.both_layouts
 def test_signals_events_and_dead_letters(broker: Broker, db_url: str, tmp_path: Path) -> None:
     gw = Gateway(broker.url, db_url, tmp_path)
     gw.start()

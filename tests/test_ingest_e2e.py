@@ -14,6 +14,7 @@ pytestmark = pytest.mark.live
 FAULTS = ["--duplicates", "0.03", "--reorder", "0.03", "--gaps", "0.002", "--garbage", "0.002"]
 
 
+@pytest.mark.both_layouts
 def test_fleet_with_faults_is_stored_exactly(broker: Broker, db_url: str, tmp_path: Path) -> None:
     gw = Gateway(broker.url, db_url, tmp_path)
     gw.start()
@@ -33,6 +34,7 @@ def test_fleet_with_faults_is_stored_exactly(broker: Broker, db_url: str, tmp_pa
         gw.stop()
 
 
+@pytest.mark.both_layouts
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(
         broker: Broker, db_url: str, tmp_path: Path) -> None:
     gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-sigkill")
