@@ -28,6 +28,7 @@ from gateway.schema import migrate
 from gateway.settings import Settings, SettingsError
 from timeseries.db import connect, ensure_database
 from timeseries.partitions import ensure_partitions_around_now
+from timeseries.policies import StoragePolicy, apply_policy, drop_expired_partitions
 from timeseries.schema import Layout
 from timeseries.store import PostgresStore
 
@@ -38,7 +39,15 @@ async def run_migrations(settings: Settings) -> Layout:
     """Create the database if needed and bring the schema up to date."""
     await ensure_database(settings.db_url)
     async with await connect(settings.db_url, application="gateway-migrate") as conn:
-        return await migrate(conn, settings.storage)  # type: ignore[arg-type]
+        layout = await migrate(conn, settings.storage)  # type: ignore[arg-type]
+        await apply_policy(conn, layout.timescale, storage_policy(settings))
+        return layout
+
+
+def storage_policy(settings: Settings) -> StoragePolicy:
+    """The chunking, compression and retention the settings ask for."""
+    return StoragePolicy(settings.chunk_days, settings.compress_after_days,
+                         settings.retention_days)
 
 
 async def _keep_partitions_ahead(settings: Settings) -> None:
@@ -47,6 +56,8 @@ async def _keep_partitions_ahead(settings: Settings) -> None:
         try:
             async with await connect(settings.db_url) as conn:
                 await ensure_partitions_around_now(conn)
+                if settings.retention_days:
+                    await drop_expired_partitions(conn, settings.retention_days)
         except Exception:
             log.exception("could not create partitions ahead; the writer creates them on demand")
 

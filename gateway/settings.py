@@ -67,6 +67,13 @@ class Settings:
     storage: str = setting("auto", "storage", "layout of a new schema: auto (TimescaleDB when"
                            " it is created or preloaded, else partitioned), timescaledb (or"
                            " refuse to start), partitioned")
+    chunk_days: int = setting(7, "storage", "TimescaleDB: chunk interval of the hypertables,"
+                              " in days (new chunks)", 1, 365)
+    compress_after_days: int = setting(30, "storage", "TimescaleDB: compress samples older"
+                                       " than this many days (0: never)", 0, 36_500)
+    retention_days: int = setting(0, "storage", "drop raw samples and cockpit events older"
+                                  " than this many days (0: keep everything; derived tables"
+                                  " and the ingest log are kept)", 0, 36_500)
     http: str = setting("127.0.0.1:8080", "http", "host:port of the HTTP API")
     api_tokens: str = setting("", "http", "API tokens, name:token:scope+scope separated by"
                               " commas", env_only=True)

@@ -55,7 +55,7 @@ async def test_preloaded_auto_takes_hypertables_with_compression(
     assert layout.timescale and (await migrate(ts_conn)).timescale  # idempotent
     cur = await ts_conn.execute("SELECT hypertable_name, compression_enabled FROM"
                                 " timescaledb_information.hypertables ORDER BY 1")
-    tables = dict(await cur.fetchall())
+    tables: dict[str, bool] = dict(await cur.fetchall())
     assert set(tables) == {"cockpit_events", "ingest_log", "samples"} and tables["samples"]
     cur = await ts_conn.execute("SELECT extversion FROM pg_extension"
                                 " WHERE extname = 'timescaledb'")
