@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from localservices import PG_ADMIN, Broker, create_database, drop_database, query
 from localservices.postgres import PostgresServer, archive_present, timescaledb_bin
+from timeseries.db import connect
 
 LAYOUTS = ("partitioned", "timescaledb")
 
@@ -46,6 +48,16 @@ def timescaledb_server() -> Iterator[PostgresServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def ts_conn(timescaledb_server: PostgresServer) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection to a fresh database on our TimescaleDB server."""
+    url = create_database(admin=timescaledb_server.admin_url)
+    conn = await connect(url)
+    yield conn
+    await conn.close()
+    drop_database(url)
 
 
 @pytest.fixture

@@ -4,28 +4,16 @@ policies, on the partitioned layout by dropping expired weekly partitions."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 
 from gateway.schema import migrate
-from localservices import create_database, drop_database
-from localservices.postgres import PostgresServer
 from timeseries.db import connect
 from timeseries.partitions import WEEK_MS, create_week, week_start
 from timeseries.policies import StoragePolicy, apply_policy
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-async def ts_conn(timescaledb_server: PostgresServer) -> AsyncIterator[psycopg.AsyncConnection]:
-    url = create_database(admin=timescaledb_server.admin_url)
-    conn = await connect(url)
-    yield conn
-    await conn.close()
-    drop_database(url)
 
 
 async def _jobs(conn: psycopg.AsyncConnection) -> dict[tuple[str, str], str]:

@@ -6,7 +6,7 @@ savepoint and staging merge of repeated keys) writing late rows into compressed 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import msgpack
@@ -25,15 +25,6 @@ from timeseries.storage_choice import StorageUnavailable, timescale_state
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-async def ts_conn(timescaledb_server: PostgresServer) -> AsyncIterator[psycopg.AsyncConnection]:
-    url = create_database(admin=timescaledb_server.admin_url)
-    conn = await connect(url)
-    yield conn
-    await conn.close()
-    drop_database(url)
 
 
 @pytest.fixture(scope="module")
