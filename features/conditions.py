@@ -63,7 +63,9 @@ def load_conditions() -> tuple[Condition, ...]:
 
 def day_aggregates_sql() -> sql.Composed:
     """The select-list computing every rule's per-day aggregate over ``samples`` (one
-    ``jsonb_build_object``); the ignition index of START is parameter ``%(start)s``."""
+    ``jsonb_build_object``); the ignition index of START is parameter ``%(start)s``.
+    Readings at starts are ``[t_ms, value]`` pairs, so that aggregates of parts of a day
+    merge (``merge_aggregates``)."""
     parts: list[sql.Composable] = []
     seen: set[str] = set()
     for cond in load_conditions():
@@ -73,13 +75,41 @@ def day_aggregates_sql() -> sql.Composed:
             seen.add(key)
             col = sql.Identifier(column)
             expr = {
-                "starts": sql.SQL("array_agg({c} ORDER BY ts) FILTER (WHERE ignition ="
+                "starts": sql.SQL("array_agg(jsonb_build_array((extract(epoch FROM ts) * 1000)"
+                                  "::bigint, {c}) ORDER BY ts) FILTER (WHERE ignition ="
                                   " %(start)s AND {c} IS NOT NULL)"),
                 "min": sql.SQL("min({c})"), "max": sql.SQL("max({c})"),
                 "set": sql.SQL("array_agg(DISTINCT {c}) FILTER (WHERE {c} IS NOT NULL)"),
             }[key.split(":")[0]].format(c=col)
             parts.extend([sql.Literal(key), expr])
     return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(parts))
+
+
+def mergeable(day: dict[str, Any]) -> bool:
+    """Whether a stored day's aggregates can take more rows (starts stored with times)."""
+    return all(isinstance(p, list) for k, v in day.items() if k.startswith("starts:")
+               for p in v)
+
+
+def merge_aggregates(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The aggregates over the rows of both (a row in both counts once): minima, maxima,
+    sets of values, and readings at starts in time order."""
+    out = dict(a)
+    for key, value in b.items():
+        old = out.get(key)
+        if old is None:
+            out[key] = value
+            continue
+        kind = key.split(":")[0]
+        if kind == "min":
+            out[key] = min(old, value)
+        elif kind == "max":
+            out[key] = max(old, value)
+        elif kind == "set":
+            out[key] = sorted(set(old) | set(value))
+        else:  # starts: [t_ms, value] pairs, one per instant
+            out[key] = sorted({p[0]: p for p in old + value}.values())
+    return out
 
 
 @dataclass(slots=True)
@@ -109,7 +139,8 @@ class Tracker:
                 continue
             if cond.pattern == "starts_below":
                 starts = self._starts.setdefault(key, [])
-                starts.extend(float(v) for v in got)
+                # [t_ms, value] pairs; a day stored before readings carried times: values
+                starts.extend(float(p[1]) if isinstance(p, list) else float(p) for p in got)
                 last = starts[-cond.count:]
                 if len(last) == cond.count and all(v < (cond.value or 0) for v in last):
                     return {"signal": signal, "value": last[-1], "starts": last}

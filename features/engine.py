@@ -131,7 +131,7 @@ class Deriver:
                     self.conn, vid, lo_h * HOUR_MS, (hi_h + 1) * HOUR_MS - 1, v.tz,
                     self.settings.trips)
                 days |= touched
-            await recompute_days(self.conn, vid, days, v.tz)
+            await recompute_days(self.conn, vid, days, v.tz, hours)
             await self._segments(v, days)
             await self._service(v)
             await self.conn.execute(

@@ -72,8 +72,12 @@ def driving_rate(daily_km: dict[date, float], first_day: date, as_of: date,
 def _walk(remaining_km: float, as_of: date, rate: Rate, factor: float) -> date | None:
     if remaining_km <= 0:
         return as_of
-    done, day = 0.0, as_of
-    for _ in range(HORIZON_DAYS):
+    week_km = (5 * rate.weekday_km + 2 * rate.weekend_km) * factor
+    if week_km <= 0:
+        return None
+    weeks = min(max(0, int(remaining_km / week_km) - 1), HORIZON_DAYS // 7)  # surely short
+    done, day = weeks * week_km, as_of + timedelta(days=7 * weeks)
+    for _ in range(HORIZON_DAYS - 7 * weeks):
         day += timedelta(days=1)
         done += rate.on(day) * factor
         if done >= remaining_km:

@@ -15,11 +15,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from decoders.catalog import load_catalog
-from features.conditions import day_aggregates_sql
+from features.day_ends import day_bounds, day_ends
 from features.trips import (
     IGNITION_OFF,
     Samples,
@@ -31,7 +29,7 @@ from features.trips import (
 )
 
 DAY_MS = 86_400_000
-START = load_catalog().signals["Vehicle.LowVoltageSystemState"].values.index("START")
+HOUR_MS = 3_600_000
 _COLUMNS = ("speed_kmh", "odometer_km", "ignition", "latitude", "longitude", "accel_long_ms2",
             "fuel_pct", "soc_pct", "is_charging")
 
@@ -47,14 +45,6 @@ class Region:
 def local_day(t_ms: int, tz: ZoneInfo) -> date:
     """The vehicle's local calendar day at ``t_ms``."""
     return datetime.fromtimestamp(t_ms / 1000, tz).date()
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
-    """UTC ms of local midnight at the start and end of ``day``."""
-    lo = datetime(day.year, day.month, day.day, tzinfo=tz)
-    nxt = day + timedelta(days=1)
-    hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
-    return int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
 
 
 async def _anchor(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool) -> int:
@@ -142,27 +132,14 @@ async def _insert_trips(conn: psycopg.AsyncConnection, vid: int, s: Samples, tri
             " %s, %s)", rows)
 
 
-async def _days_with_samples(conn: psycopg.AsyncConnection, vid: int, days: set[date],
-                             tz: ZoneInfo) -> set[date]:
-    out = set()
-    for day in days:
-        lo, hi = day_bounds(day, tz)
-        cur = await conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM samples WHERE vehicle_id = %s"
-            " AND ts >= to_timestamp(%s / 1000.0) AND ts < to_timestamp(%s / 1000.0))",
-            (vid, lo, hi))
-        row = await cur.fetchone()
-        if row and row[0]:
-            out.add(day)
-    return out
-
-
 async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date],
-                         tz: ZoneInfo) -> None:
-    """Daily usage of ``days`` from trips, energy events and cockpit events."""
+                         tz: ZoneInfo, hours: list[int]) -> None:
+    """Daily usage of ``days`` from trips, energy events, cockpit events and, for the
+    day-end readings, the samples of the dirty ``hours`` (UTC hour numbers)."""
     if not days:
         return
-    present = await _days_with_samples(conn, vid, days, tz)
+    day_end = await day_ends(conn, vid, sorted(days), tz, hours)
+    present = set(day_end)  # the touched days that still have samples
     gone = sorted(days - present)
     if gone:
         await conn.execute("DELETE FROM daily_usage WHERE vehicle_id = %s AND day = ANY(%s)",
@@ -186,15 +163,6 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         " count(*) FILTER (WHERE kind = 'charge') FROM energy_events"
         " WHERE vehicle_id = %s AND local_day = ANY(%s) GROUP BY 1", (vid, day_list))
     energy = {r[0]: r[1:] for r in await cur.fetchall()}
-    cur = await conn.execute(
-        sql.SQL("SELECT (ts AT TIME ZONE %(tz)s)::date, max(odometer_km), {},"
-                " max(engine_hours) FROM samples"
-                " WHERE vehicle_id = %(v)s AND ts >= to_timestamp(%(lo)s / 1000.0)"
-                " AND ts < to_timestamp(%(hi)s / 1000.0) GROUP BY 1"
-                ).format(day_aggregates_sql()),
-        {"tz": tz.key, "v": vid, "lo": lo, "hi": hi, "start": START})
-    day_end = {d: (odo, Jsonb(cond) if cond else None, hours)
-               for d, odo, cond, hours in await cur.fetchall()}
     cur = await conn.execute(
         "SELECT (ts AT TIME ZONE %s)::date, type, count(*) FROM cockpit_events"
         " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"

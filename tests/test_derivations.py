@@ -9,7 +9,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from psycopg import sql
 
+from features.conditions import day_aggregates_sql
+from features.day_ends import START
 from features.registry import add_service_record
 from gateway.schema import migrate
 from localservices import create_database, drop_database
@@ -130,6 +133,24 @@ async def test_daily_usage_and_trips_match_the_truth(
                     problems.append((vin, trip, got))
     assert problems == []
     assert len(trips) == n_trips and n_days > 0
+
+
+async def test_day_end_readings_kept_pass_by_pass_equal_a_read_of_each_whole_day(
+        truth_db: tuple[str, dict[str, Any]]) -> None:
+    url, _ = truth_db
+    stored = {(vid, day): (odo, cond, hours) for vid, day, odo, cond, hours in await fetch(
+        url, "SELECT vehicle_id, day, odometer_km, conditions, engine_hours FROM daily_usage")}
+    async with await connect(url) as conn:
+        cur = await conn.execute(sql.SQL(
+            "SELECT vehicle_id, (ts AT TIME ZONE tz)::date, max(odometer_km), {},"
+            " max(engine_hours) FROM (SELECT s.*, v.timezone AS tz FROM samples s"
+            " JOIN vehicles v ON v.id = s.vehicle_id) AS s GROUP BY 1, 2"
+            ).format(day_aggregates_sql()), {"start": START})
+        whole = {(vid, day): (odo, cond or None, hours) for vid, day, odo, cond, hours
+                 in await cur.fetchall()}
+    assert stored.keys() == whole.keys()
+    differ = [(k, stored[k], whole[k]) for k in whole if stored[k] != whole[k]]
+    assert differ == []
 
 
 @pytest.mark.timeout(2400)  # 100 vehicles x 30 days: about ten minutes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from features.conditions import merge_aggregates, mergeable
 from features.prediction import Rate, driving_rate, predict
 from features.reminders import announcements, grouped, outcome
 from features.service import ServiceRecord, add_months, evaluate, load_rules, to_json
@@ -156,3 +157,26 @@ def test_engine_hours_decide_where_the_model_says_so() -> None:
     s = evaluate(RULES, "Boreal 2.0", "ice", DELIVERED, 5_000.0, date(2025, 4, 1), [],
                  engine_hours=5_000.0)
     assert next(i for i in s.items if i.name == "engine_oil").status == "ok"
+
+
+def test_a_long_prediction_skips_whole_weeks_and_lands_on_the_same_day() -> None:
+    rate = Rate(40.0, 100.0, 28, 0.25)  # 400 km a week
+    friday = date(2026, 3, 27)
+    p = predict(250.0 + 400.0 * 30, None, friday, rate)  # 30 weeks after the short case
+    assert p is not None and p.expected == date(2026, 3, 31) + timedelta(weeks=30)
+    assert predict(10_000_000.0, None, friday, rate) is None  # beyond the 3-year horizon
+    assert predict(100.0, None, friday, Rate(0.0, 0.0, 28, 0.25)) is None  # never drives
+
+
+def test_day_aggregates_of_parts_of_a_day_merge_into_the_whole_day() -> None:
+    morning = {"starts:lv_battery_v": [[1000, 12.1], [2000, 11.9]], "min:tyre_1l_kpa": 230.0,
+               "max:brake_pad_1l_pct": 40.0, "set:engine_oil_level": [2.0]}
+    evening = {"starts:lv_battery_v": [[2000, 11.9], [5000, 11.8]], "min:tyre_1l_kpa": 190.0,
+               "max:brake_pad_1l_pct": 35.0, "set:engine_oil_level": [1.0, 2.0],
+               "min:battery_soh_pct": 91.0}
+    whole = merge_aggregates(morning, evening)
+    assert whole == {"starts:lv_battery_v": [[1000, 12.1], [2000, 11.9], [5000, 11.8]],
+                     "min:tyre_1l_kpa": 190.0, "max:brake_pad_1l_pct": 40.0,
+                     "set:engine_oil_level": [1.0, 2.0], "min:battery_soh_pct": 91.0}
+    assert merge_aggregates(whole, evening) == whole  # a row seen twice counts once
+    assert mergeable(whole) and not mergeable({"starts:lv_battery_v": [12.1, 11.9]})

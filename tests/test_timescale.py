@@ -94,7 +94,7 @@ async def test_rollups_and_reads_on_timescale(conn: psycopg.AsyncConnection) -> 
     tz = ZoneInfo("Europe/Berlin")
     lo = int(start.timestamp() * 1000)
     _, days = await recompute_region(conn, vid, lo, lo + 601_000, tz, TripRules())
-    await recompute_days(conn, vid, days, tz)
+    await recompute_days(conn, vid, days, tz, [lo // 3_600_000])
     cur = await conn.execute("SELECT km, drive_s, trips FROM daily_usage WHERE vehicle_id = %s"
                              " AND day = '2026-11-02'", (vid,))
     km, drive_s, trips = await cur.fetchone() or (0, 0, 0)
