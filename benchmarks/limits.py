@@ -37,8 +37,8 @@ def copy_limit(w: W2) -> tuple[int, float]:
 
     async def run(db: str) -> float:
         async with await connect(db) as conn:
-            await migrate(conn)
-            await PartitionKeeper().ensure(conn, weeks_for(rows.ts_ms.tolist()[::1000]))
+            if not (await migrate(conn)).timescale:
+                await PartitionKeeper().ensure(conn, weeks_for(rows.ts_ms.tolist()[::1000]))
             await conn.commit()
             started = time.perf_counter()
             async with conn.cursor() as cur, \

@@ -24,6 +24,8 @@ from pathlib import Path
 from benchmarks import api, decoders, harness, nodered_peer
 from benchmarks.limits import broker_limit, copy_limit, naive_drain
 from benchmarks.workloads import W1, W2
+from localservices import PG_ADMIN, use_server
+from localservices.postgres import PostgresServer, timescaledb_bin
 
 INGEST = {"derive": "false"}
 
@@ -130,6 +132,30 @@ def bench_w2(t: Table, work: Path, a: argparse.Namespace) -> None:
           " -> commit)")
 
 
+def _on_timescaledb(t: Table, work: Path, a: argparse.Namespace) -> None:
+    """The drains and the COPY limit once more, on our own TimescaleDB server (settings of a
+    fresh initdb, fsync on, like the local server); rows marked [timescaledb]."""
+    bin_dir = timescaledb_bin()
+    if bin_dir is None:
+        t.add("[timescaledb]", "skipped: not built (scripts/setup.sh, vendored source)")
+        return
+    server = PostgresServer(bin_dir, fsync=True)
+    server.start()
+    use_server(server.admin_url)
+    ts = Table()
+    try:
+        if a.only in (None, "w1"):
+            bench_w1(ts, work, argparse.Namespace(**{**vars(a), "rounds": 1, "skip_naive": True,
+                                                     "skip_nodered": True}))
+        if a.only in (None, "w2"):
+            bench_w2(ts, work, a)
+    finally:
+        use_server(PG_ADMIN)
+        server.stop()
+    for what, figure in ts.rows:
+        t.add(f"[timescaledb] {what}", figure)
+
+
 def main() -> None:
     """Run everything and print the table."""
     p = argparse.ArgumentParser()
@@ -145,6 +171,9 @@ def main() -> None:
                    help="leave out the Node-RED peer (installed with npm on first use)")
     p.add_argument("--skip-api", action="store_true")
     p.add_argument("--only", choices=["w1", "w2", "api", "decoders"], default=None)
+    p.add_argument("--timescaledb", action="store_true",
+                   help="then W1 and W2 again on TimescaleDB (built by scripts/setup.sh),"
+                   " with its own COPY limit")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     t = Table()
@@ -156,6 +185,8 @@ def main() -> None:
         api.bench(t.add)
     if a.only in (None, "decoders"):
         decoders.bench(t.add)
+    if a.timescaledb:
+        _on_timescaledb(t, work, a)
     t.print(f"benchmarks {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
             f"({os.cpu_count()} cores, Python {platform.python_version()})")
 

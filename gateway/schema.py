@@ -14,6 +14,7 @@ from timeseries.schema import (
     base_migration,
     dead_letter_retry_ddl,
     registry_ddl,
+    time_index_ddl,
     vehicles_hot_ddl,
 )
 from timeseries.storage_choice import Storage
@@ -26,6 +27,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "in-flight journal (poison messages)", (journal_ddl,)),
     Migration(6, "service loop: dealers, reminders, day-end odometers", (service_loop_ddl,
                                                                      webhook_dealer_ddl)),
+    Migration(7, "TimescaleDB: reads by vehicle use the (vehicle, time) key", (time_index_ddl,)),
 )
 
 

@@ -92,9 +92,18 @@ class Broker:
         self.proc = None
 
 
-def create_database(prefix: str = "tg_test", admin: str = PG_ADMIN) -> str:
-    """A new empty database on the server of ``admin`` (the local one by default); returns
-    its URL."""
+_server = [PG_ADMIN]  # where create_database makes databases unless told otherwise
+
+
+def use_server(admin: str) -> None:
+    """Make later databases on the server of ``admin`` (benchmarks on another server)."""
+    _server[0] = admin
+
+
+def create_database(prefix: str = "tg_test", admin: str | None = None) -> str:
+    """A new empty database on the server of ``admin`` (default: the local one, or the one
+    given to ``use_server``); returns its URL."""
+    admin = admin or _server[0]
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

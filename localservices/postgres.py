@@ -37,11 +37,13 @@ def timescaledb_bin() -> Path | None:
 
 class PostgresServer:
     """``postgres`` from ``bin_dir`` on a free port; ``preload``: shared_preload_libraries.
-    Run as the postgres user when we are root (initdb refuses to run as root)."""
+    Run as the postgres user when we are root (initdb refuses to run as root). Otherwise the
+    settings of a fresh ``initdb``, like the system server's."""
 
-    def __init__(self, bin_dir: Path, preload: str = "timescaledb") -> None:
+    def __init__(self, bin_dir: Path, preload: str = "timescaledb", fsync: bool = False) -> None:
         self.bin = bin_dir
         self.preload = preload
+        self.fsync = fsync  # on for benchmarks beside the system server, off for tests
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="tg-pg-"))
         self.data = self.dir / "data"
@@ -63,7 +65,8 @@ class PostgresServer:
                         "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
                        check=True, capture_output=True)
         options = ["-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
-                   "-c", f"unix_socket_directories={self.dir}", "-c", "fsync=off",
+                   "-c", f"unix_socket_directories={self.dir}",
+                   "-c", f"fsync={'on' if self.fsync else 'off'}",
                    "-c", "max_connections=200", "-c", "timescaledb.telemetry_level=off"]
         if self.preload:
             options += ["-c", f"shared_preload_libraries={self.preload}"]

@@ -51,6 +51,11 @@ async def test_preloaded_auto_takes_hypertables_with_compression(
     cur = await ts_conn.execute("SELECT extversion FROM pg_extension"
                                 " WHERE extname = 'timescaledb'")
     assert (await cur.fetchone()) == ("2.28.3",)
+    # reads go by vehicle: only the (vehicle, time) keys, no time-only index
+    cur = await ts_conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)",
+                                (["samples", "cockpit_events", "ingest_log"],))
+    assert sorted(r[0] for r in await cur.fetchall()) == [
+        "cockpit_events_pkey", "ingest_log_pkey", "samples_pkey"]
 
 
 async def test_installed_but_not_preloaded_is_partitioned_with_the_reason(

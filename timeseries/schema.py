@@ -98,7 +98,8 @@ def _timescale_ddl() -> list[str]:
     for table, key in PARTITIONED.items():
         out.append(
             f"SELECT create_hypertable('{table}', '{key}', "
-            "chunk_time_interval => interval '7 days', if_not_exists => true)"
+            "chunk_time_interval => interval '7 days', if_not_exists => true,"
+            " create_default_indexes => false)"
         )
     out += [
         "ALTER TABLE samples SET (timescaledb.compress, "
@@ -106,6 +107,16 @@ def _timescale_ddl() -> list[str]:
         "SELECT add_compression_policy('samples', interval '30 days', if_not_exists => true)",
     ]
     return out
+
+
+def time_index_ddl(layout: Layout) -> list[str]:
+    """No time-only indexes on hypertables. Every read goes by vehicle and time, and with a
+    (time) index beside the (vehicle, time) key the planner scanned a whole day of the fleet
+    for one vehicle's day (ordered chunk append), ten times slower than the key
+    (benchmarks/storage.py). Hypertables made since are created without them."""
+    if not layout.timescale:
+        return []
+    return [f"DROP INDEX IF EXISTS {table}_{key}_idx" for table, key in PARTITIONED.items()]
 
 
 def registry_ddl(layout: Layout) -> list[str]:
