@@ -133,8 +133,9 @@ def bench_w2(t: Table, work: Path, a: argparse.Namespace) -> None:
 
 
 def _on_timescaledb(t: Table, work: Path, a: argparse.Namespace) -> None:
-    """The drains and the COPY limit once more, on our own TimescaleDB server (settings of a
-    fresh initdb, fsync on, like the local server); rows marked [timescaledb]."""
+    """The drains, the COPY limit and the API once more, on our own TimescaleDB server
+    (settings of a fresh initdb, fsync on, like the local server); rows marked
+    [timescaledb]."""
     bin_dir = timescaledb_bin()
     if bin_dir is None:
         t.add("[timescaledb]", "skipped: not built (scripts/setup.sh, vendored source)")
@@ -149,6 +150,8 @@ def _on_timescaledb(t: Table, work: Path, a: argparse.Namespace) -> None:
                                                      "skip_nodered": True}))
         if a.only in (None, "w2"):
             bench_w2(ts, work, a)
+        if a.only in (None, "api") and not a.skip_api:
+            api.bench(ts.add)
     finally:
         use_server(PG_ADMIN)
         server.stop()
@@ -172,8 +175,8 @@ def main() -> None:
     p.add_argument("--skip-api", action="store_true")
     p.add_argument("--only", choices=["w1", "w2", "api", "decoders"], default=None)
     p.add_argument("--timescaledb", action="store_true",
-                   help="then W1 and W2 again on TimescaleDB (built by scripts/setup.sh),"
-                   " with its own COPY limit")
+                   help="then W1, W2 and the API again on TimescaleDB (built by"
+                   " scripts/setup.sh), with its own COPY limit")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     t = Table()
