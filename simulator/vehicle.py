@@ -3,10 +3,12 @@ cockpit events; rows grouped into contract messages. Truth is recorded as rows a
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,12 +17,13 @@ import numpy as np
 from simulator.condition import CarCondition
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
-from simulator.service import Schedule, Visit
+from simulator.service import DATA, Schedule, Visit
 from simulator.truth import DayTruth, VehicleTruth
 
 BATCH_S = 10
 ALL_ITEMS = ("inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation")
 Row = dict[str, Any]
+MODELS_FILE = DATA / "models.json"
 
 
 @dataclass(slots=True)
@@ -58,6 +61,14 @@ def engine_hours_at_start(spec: VehicleSpec, start: date, seed: int) -> float | 
         return None
     per_day = float(np.random.default_rng([seed, spec.index, 7]).uniform(0.6, 1.2))
     return round((start - spec.delivered_on).days * per_day, 2)
+
+
+@cache
+def model_capacities(model: str) -> tuple[float, float]:
+    """(tank litres, battery kWh) of a model, from the models file the gateway reads."""
+    raw = json.loads(MODELS_FILE.read_text())
+    spec = {**raw["default"], **raw["models"].get(model, {})}
+    return float(spec["tank_l"]), float(spec["battery_kwh"])
 
 
 def initial_book(spec: VehicleSpec, start: date, seed: int) -> list[Visit]:
@@ -104,6 +115,19 @@ class VehicleLife:
         self.has_fuel, self.has_battery = ice, ev
         self.l_per_100 = float(self.rng.uniform(5.5, 9.0))
         self.kwh_per_100 = float(self.rng.uniform(15, 21))
+        # the model's real tank and battery (the catalog the gateway reads too)
+        self.tank_l, self.battery_kwh = model_capacities(spec.model)
+        self.fuel_used_l = self.energy_used_kwh = self.km_driven = 0.0
+
+    def consumption(self) -> dict[str, float | None]:
+        """What the car used per 100 km over its whole simulated life, and its capacities."""
+        km = self.km_driven
+
+        def per_100(used: float, has: bool) -> float | None:
+            return round(used / km * 100, 4) if has and km > 0 else None
+        return {"fuel_l_per_100km": per_100(self.fuel_used_l, self.has_fuel),
+                "energy_kwh_per_100km": per_100(self.energy_used_kwh, self.has_battery),
+                "tank_l": self.tank_l, "battery_kwh": self.battery_kwh}
 
     def day_bounds(self, day: date) -> tuple[int, int]:
         """UTC ms of local midnight starting and ending ``day``."""
@@ -256,9 +280,13 @@ class VehicleLife:
             st.lat += step_km * math.cos(rad) / 111
             st.lon += step_km * math.sin(rad) / (111 * max(0.2, math.cos(math.radians(st.lat))))
             if self.has_fuel:
-                st.fuel = max(0.0, st.fuel - step_km * self.l_per_100 / 50)
-            if self.has_battery:
-                st.soc = max(0.0, st.soc - step_km * self.kwh_per_100 / 60)
+                level = max(0.0, st.fuel - step_km * self.l_per_100 / self.tank_l)
+                self.fuel_used_l += (st.fuel - level) / 100 * self.tank_l
+                st.fuel = level
+            if self.has_battery:  # an empty battery drives on (the PHEV's engine takes over)
+                level = max(0.0, st.soc - step_km * self.kwh_per_100 / self.battery_kwh)
+                self.energy_used_kwh += (st.soc - level) / 100 * self.battery_kwh
+                st.soc = level
             if not keep:
                 continue
             if i == 0 and self.reports_condition:
@@ -286,6 +314,7 @@ class VehicleLife:
                         - rows[0][1]["Vehicle.TraveledDistance"], 3)
         end = rows[-1][0]
         truth.km = round(truth.km + trip_km, 3)
+        self.km_driven += trip_km
         truth.drive_seconds += (end - start) // 1000
         truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind})
         chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, len(rows), BATCH_S)]

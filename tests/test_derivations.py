@@ -293,3 +293,30 @@ async def test_profiles_match_the_truth(truth_db: tuple[str, dict[str, Any]]) ->
                     want = await oracle_profile(conn, row[0], window, as_of)
                     assert agree(got, want), (vin, window, as_of, got, want)
     assert problems == []
+
+
+async def test_consumption_equals_each_cars_own(truth_db: tuple[str, dict[str, Any]]) -> None:
+    """Fuel and energy per 100 km from the level drops and the model's tank and battery
+    equal what the simulated car consumes (each model has its own capacities)."""
+    from features.profile import vehicle_profile
+
+    url, truth = truth_db
+    checked, problems = 0, []
+    async with await connect(url) as conn:
+        for vin, v in truth["vehicles"].items():
+            last = date.fromisoformat(max(v["days"]))
+            cur = await conn.execute("SELECT id FROM vehicles WHERE vin = %s", (vin,))
+            row = await cur.fetchone()
+            assert row is not None
+            p = await vehicle_profile(conn, row[0], 90, last)
+            if p["km_total"] < 100:
+                continue
+            for key in ("fuel_l_per_100km", "energy_kwh_per_100km"):
+                want = v["meta"]["consumption"][key]
+                if want is None or p[key] is None:
+                    continue
+                checked += 1
+                if abs(p[key] - want) > 0.005 * want:  # levels are sent to 0.01 %
+                    problems.append((vin, v["meta"]["model"], key, p[key], want))
+    assert problems == [], "\n".join(map(str, problems))
+    assert checked > 20
