@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from gateway.schema import migrate
-from localservices import create_database, drop_database
+from localservices import PG_ADMIN, create_database, drop_database, query, use_server
 from localservices.postgres import PostgresServer, timescaledb_bin
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, Outgoing, fleet_stream
@@ -121,3 +121,43 @@ def _reseq(payload: bytes) -> bytes:
     doc = msgpack.unpackb(payload)
     doc["seq"] += 1_000_000
     return bytes(msgpack.packb(doc))
+
+
+async def test_derivations_give_the_same_rows_on_both_layouts(
+        timescaledb_server: PostgresServer) -> None:
+    """The same fleet (duplicates, reordering, gaps, offline catch-ups), ingested with
+    derivations every few batches into each layout: trips, daily usage (with the day-end
+    readings), segments, reminders and the event feed are the same rows."""
+    from tests.test_derivations import derive_into_new_db, simulate
+
+    msgs, truth = simulate(8, 12, 33, Faults(duplicates=0.03, reorder=0.03, gaps=0.002))
+    urls = [await derive_into_new_db(msgs, truth)]
+    use_server(timescaledb_server.admin_url)
+    try:
+        urls.append(await derive_into_new_db(msgs, truth))
+    finally:
+        use_server(PG_ADMIN)
+    tables = {
+        "trips": "SELECT v.vin, t.start_ts, t.end_ts, t.km, t.drive_s, t.night_s FROM trips t"
+                 " JOIN vehicles v ON v.id = t.vehicle_id",
+        "daily_usage": "SELECT v.vin, d.day, d.km, d.trips, d.odometer_km, d.conditions,"
+                       " d.engine_hours, d.cockpit FROM daily_usage d"
+                       " JOIN vehicles v ON v.id = d.vehicle_id",
+        "segment_days": "SELECT v.vin, s.day, s.activity FROM segment_days s"
+                        " JOIN vehicles v ON v.id = s.vehicle_id",
+        "reminders": "SELECT v.vin, r.cycle, i.item, i.threshold, i.day FROM"
+                     " service_reminder_items i JOIN service_reminders r"
+                     " ON r.id = i.reminder_id JOIN vehicles v ON v.id = r.vehicle_id",
+        "feed": "SELECT key, type FROM feed_events",
+    }
+    try:
+        found = [{name: sorted(map(repr, query(url, q))) for name, q in tables.items()}
+                 for url in urls]
+        assert all(found[0][name] for name in ("trips", "daily_usage", "feed"))
+        for name in tables:
+            assert found[0][name] == found[1][name], name
+        assert query(urls[1], "SELECT value FROM storage_meta WHERE key = 'layout'") \
+            == [("timescaledb",)]
+    finally:
+        for url in urls:
+            drop_database(url)
