@@ -62,7 +62,7 @@ def decode_batch(doc: dict[Any, Any], frames: list[Any], model: CanModel,
         t = np.array(ts, np.int64)[layout.idx]
     except OverflowError:
         return None
-    if min(map(len, datas)) < layout.most and _any(lens_short(datas, layout)):
+    if min(map(len, datas)) < layout.most and _any(_short_frames(datas, layout)):
         return None
     found = _values(layout, _words(datas))
     if found is None:
@@ -86,7 +86,7 @@ def _any(flags: np.ndarray) -> bool:
     return bool(np.count_nonzero(flags))  # the cheapest reduction numpy has
 
 
-def lens_short(datas: tuple[bytes, ...], layout: Layout) -> np.ndarray:
+def _short_frames(datas: tuple[bytes, ...], layout: Layout) -> np.ndarray:
     """Which compiled frames are shorter than their message (the reference refuses them)."""
     lens = np.fromiter(map(len, datas), np.int64, len(datas))
     short: np.ndarray = lens[layout.idx] < layout.need

@@ -14,8 +14,8 @@ from psycopg.types.json import Jsonb
 
 from decoders.catalog import load_catalog
 from features.conditions import day_aggregates_sql, merge_aggregates, mergeable
+from timeseries.writer import HOUR_MS  # what a dirty hour is
 
-HOUR_MS = 3_600_000
 START = load_catalog().signals["Vehicle.LowVoltageSystemState"].values.index("START")
 
 
@@ -61,12 +61,12 @@ async def day_ends(conn: psycopg.AsyncConnection, vid: int, days: list[date], tz
     found = {d: (odo, cond or {}, h) for d, odo, cond, h in await cur.fetchall()}
     quiet = [d for d in stored if d not in found]  # stored, nothing new: still there?
     if quiet:
+        bounds = [day_bounds(d, tz) for d in quiet]
         cur = await conn.execute(
             "SELECT r.day FROM unnest(%s::date[], %s::bigint[], %s::bigint[]) AS r(day, lo, hi)"
             " WHERE EXISTS (SELECT 1 FROM samples WHERE vehicle_id = %s"
             " AND ts >= to_timestamp(r.lo / 1000.0) AND ts < to_timestamp(r.hi / 1000.0))",
-            (quiet, [day_bounds(d, tz)[0] for d in quiet],
-             [day_bounds(d, tz)[1] for d in quiet], vid))
+            (quiet, [b[0] for b in bounds], [b[1] for b in bounds], vid))
         found.update({r[0]: (None, {}, None) for r in await cur.fetchall()})
     out = {}
     for day, (odo, cond, h) in found.items():

@@ -19,9 +19,9 @@ from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
 from features.service_pass import service_pass
 from features.trips import TripRules
+from timeseries.writer import HOUR_MS
 
 log = logging.getLogger(__name__)
-HOUR_MS = 3_600_000
 VEHICLE_LOCK = 7_347_100  # pg_advisory_xact_lock(VEHICLE_LOCK, vehicle id): one deriver each
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 60.0, 3600.0
 

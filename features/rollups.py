@@ -29,7 +29,6 @@ from features.trips import (
 )
 
 DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 _COLUMNS = ("speed_kmh", "odometer_km", "ignition", "latitude", "longitude", "accel_long_ms2",
             "fuel_pct", "soc_pct", "is_charging")
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from timeseries.partitions import PARTITIONED
+
 log = logging.getLogger(__name__)
 RAW = ("samples", "cockpit_events")
 
@@ -44,7 +46,7 @@ async def apply_policy(conn: psycopg.AsyncConnection, timescale: bool,
 
 async def _timescale(conn: psycopg.AsyncConnection, p: StoragePolicy) -> None:
     days = sql.Literal(f"{p.chunk_days} days")
-    for table in ("samples", "cockpit_events", "ingest_log"):
+    for table in PARTITIONED:
         await conn.execute(sql.SQL("SELECT set_chunk_time_interval({}, {}::interval)").format(
             sql.Literal(table), days))
     await conn.execute("SELECT remove_compression_policy('samples', if_exists => true)")
