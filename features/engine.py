@@ -35,6 +35,7 @@ class DeriveSettings:
     default_timezone: str = "UTC"
     settle_s: int = 3600           # a local day is final once data is this far past its end
     disagreement_km: float = 1000  # vehicle's DistanceToService vs ours
+    visit_minutes: float = 30      # a stay at a dealer this long in opening hours is a visit
 
 
 @dataclass(slots=True)
@@ -215,4 +216,4 @@ class Deriver:
                          v.owner_channel, v.dealer_id, v.advisor_id)
         self.events_emitted += await service_pass(
             self.conn, ref, v.last_sample_at, settled_to, self.settings.default_timezone,
-            self.settings.disagreement_km)
+            self.settings.disagreement_km, self.settings.visit_minutes)

@@ -1,7 +1,8 @@
 """A reminder's life after it is raised: notified (a webhook delivered one of its events),
 acknowledged or booked (the platform or the dealer system says so), then resolved (the
-service record that ends its cycle covers its items) or expired (the cycle ended another
-way). Each transition is one feed event, keyed by state, vehicle and cycle."""
+service record that ends its cycle covers its items, or the car visited a dealer) or expired
+(the cycle ended another way; ``features.reminders.ending``). Each transition is one feed
+event, keyed by state, vehicle and cycle."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from psycopg.rows import dict_row
 
 from features import feed
 from features.reminder_store import OPEN_STATES, State
-from features.reminders import outcome
+from features.reminders import VisitDay, ending
 from features.service import ServiceRecord
 
 _ORDER: dict[str, int] = {"open": 0, "notified": 1, "acknowledged": 2, "booked": 3,
@@ -21,6 +22,7 @@ _ORDER: dict[str, int] = {"open": 0, "notified": 1, "acknowledged": 2, "booked":
 _COLUMNS = ("r.id::text AS id, v.vin, v.model, r.cycle, r.history, r.state, r.opened_day,"
             " r.owner_id, r.dealer_id, r.advisor_id, r.notified_at, r.acknowledged_at,"
             " r.booked_at, r.booked_for, r.closed_day, r.closed_record_id, r.closed_at,"
+            " r.closed_by, r.closed_visit_id::text AS closed_visit_id,"
             " (SELECT coalesce(jsonb_agg(jsonb_build_object('name', i.item, 'status',"
             "  i.threshold, 'day', i.day, 'reason', i.reason, 'assumed', i.assumed,"
             "  'due_km', i.due_km, 'due_date', i.due_date, 'odometer_km', i.odometer_km,"
@@ -89,22 +91,26 @@ async def transition(conn: psycopg.AsyncConnection, rid: int, to: State,
 
 
 async def close_finished(conn: psycopg.AsyncConnection, vid: int,
-                         book: list[ServiceRecord]) -> int:
-    """Resolve or expire the vehicle's open reminders whose cycle has ended; returns the
-    events emitted."""
+                         book: list[ServiceRecord], visits: list[VisitDay],
+                         settled_to: date) -> int:
+    """Resolve or expire the vehicle's open reminders whose cycle has ended or whose car
+    visited a dealer; returns the events emitted."""
     cur = await conn.execute(
-        "SELECT r.id, r.cycle, r.state, array_agg(DISTINCT i.item) FROM service_reminders r"
-        " JOIN service_reminder_items i ON i.reminder_id = r.id WHERE r.vehicle_id = %s"
-        " AND r.state = ANY(%s) GROUP BY 1, 2, 3", (vid, list(OPEN_STATES)))
+        "SELECT r.id, r.cycle, r.state, r.opened_day, array_agg(DISTINCT i.item)"
+        " FROM service_reminders r JOIN service_reminder_items i ON i.reminder_id = r.id"
+        " WHERE r.vehicle_id = %s AND r.state = ANY(%s) GROUP BY 1, 2, 3, 4",
+        (vid, list(OPEN_STATES)))
     emitted = 0
-    for rid, cycle, frm, items in await cur.fetchall():
-        ended = outcome(book, cycle, set(items))
-        if ended is None:
+    for rid, cycle, frm, opened_day, items in await cur.fetchall():
+        end = ending(book, visits, cycle, set(items), opened_day, settled_to)
+        if end is None:
             continue
-        to, record = ended
         await conn.execute(
-            "UPDATE service_reminders SET state = %s, closed_day = %s, closed_record_id = %s,"
-            " closed_at = now() WHERE id = %s", (to, record.done_on, record.id, rid))
-        at = datetime.combine(record.done_on, time(), UTC)  # the record's day, not its zone
-        emitted += await _emit(conn, rid, frm, to, at)
+            "UPDATE service_reminders SET state = %(s)s, closed_day = %(d)s,"
+            " closed_record_id = %(r)s, closed_visit_id = %(v)s, closed_by = %(by)s,"
+            " closed_at = now() WHERE id = %(id)s",
+            {"s": end.state, "d": end.day, "r": end.record_id, "v": end.visit_id,
+             "by": end.by, "id": rid})
+        at = datetime.combine(end.day, time(), UTC)  # the record's day, not its zone
+        emitted += await _emit(conn, rid, frm, end.state, at)
     return emitted

@@ -108,3 +108,50 @@ def outcome(book: list[ServiceRecord], cycle: str, items: set[str]
     if nxt is None:
         return None
     return ("resolved" if items <= set(nxt.items) else "expired"), nxt
+
+
+ClosedBy = Literal["service_record", "dealer_visit"]
+
+
+@dataclass(frozen=True, slots=True)
+class VisitDay:
+    """A dealer visit, as far as a reminder cares."""
+
+    id: int
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How and when a reminder ended."""
+
+    state: Outcome
+    day: date
+    by: ClosedBy
+    record_id: int | None
+    visit_id: int | None
+
+
+def ending(book: list[ServiceRecord], visits: Iterable[VisitDay], cycle: str, items: set[str],
+           opened_day: date, settled_to: date) -> Ending | None:
+    """A reminder is resolved by the record that ends its cycle when it covers every
+    announced item, or by the first dealer visit on or after the day it opened (after the
+    day the cycle began, which was the previous cycle's visit, and not after the record),
+    whichever comes first (the record on a tie); it expires when the record
+    ends the cycle without covering the items and no visit came first, decided only once the
+    record's day has settled, so that a visit that day is known. None while it runs."""
+    ended = outcome(book, cycle, items)
+    record = ended[1] if ended else None
+    began = date.min if cycle == "delivery" else date.fromisoformat(cycle)
+    visit = min((x for x in visits if x.day >= opened_day and x.day > began
+                 and (record is None or x.day <= record.done_on)),
+                key=lambda x: (x.day, x.id), default=None)
+    if ended and record and ended[0] == "resolved" and (visit is None
+                                                        or record.done_on <= visit.day):
+        same_day = visit.id if visit and visit.day == record.done_on else None
+        return Ending("resolved", record.done_on, "service_record", record.id, same_day)
+    if visit is not None:
+        return Ending("resolved", visit.day, "dealer_visit", None, visit.id)
+    if record is not None and record.done_on <= settled_to:
+        return Ending("expired", record.done_on, "service_record", record.id, None)
+    return None

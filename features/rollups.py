@@ -120,15 +120,16 @@ async def _insert_trips(conn: psycopg.AsyncConnection, vid: int, s: Samples, tri
             vid, t.start_ms, t.end_ms, start_local.date(), start_local.hour, t.km, t.km_source,
             t.start_odometer, t.end_odometer, t.duration_s, t.max_speed, t.above_90_s,
             night_seconds(s.ts[t.rows], offset.total_seconds()), t.harsh_brakes,
-            t.harsh_accels, t.fuel_used_pct, t.energy_used_pct, t.excluded_deltas))
+            t.harsh_accels, t.fuel_used_pct, t.energy_used_pct, t.excluded_deltas, t.end_lat,
+            t.end_lon))
     async with conn.cursor() as c:
         await c.executemany(
             "INSERT INTO trips (vehicle_id, start_ts, end_ts, local_day, start_local_hour, km,"
             " km_source, start_odometer, end_odometer, drive_s, max_speed, above_90_s,"
             " night_s, harsh_brakes, harsh_accels, fuel_used_pct, energy_used_pct,"
-            " excluded_deltas) VALUES (%s, to_timestamp(%s / 1000.0),"
+            " excluded_deltas, end_lat, end_lon) VALUES (%s, to_timestamp(%s / 1000.0),"
             " to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s)", rows)
+            " %s, %s, %s, %s)", rows)
 
 
 async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date],

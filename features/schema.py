@@ -150,3 +150,31 @@ def service_loop_ddl(layout: Layout) -> list[str]:
             reading jsonb,
             PRIMARY KEY (reminder_id, item, threshold))""",
     ]
+
+
+def visits_ddl(layout: Layout) -> list[str]:
+    """Dealer visits seen from the car's position: where each trip ended, each dealer's
+    geofence and opening hours, the visits found, and how a reminder was closed."""
+    return [
+        """ALTER TABLE trips
+            ADD COLUMN IF NOT EXISTS end_lat double precision,
+            ADD COLUMN IF NOT EXISTS end_lon double precision""",
+        """ALTER TABLE dealers
+            ADD COLUMN IF NOT EXISTS geofence_m double precision,
+            ADD COLUMN IF NOT EXISTS opening_hours jsonb""",
+        "ALTER TABLE vehicles ADD COLUMN IF NOT EXISTS visits_from date",
+        """CREATE TABLE IF NOT EXISTS dealer_visits (
+            id bigserial PRIMARY KEY,
+            vehicle_id int NOT NULL REFERENCES vehicles (id),
+            dealer_id text NOT NULL,
+            arrived_at timestamptz NOT NULL,
+            left_at timestamptz NOT NULL,
+            day date NOT NULL,
+            open_minutes double precision NOT NULL,
+            distance_m double precision NOT NULL,
+            UNIQUE (vehicle_id, arrived_at))""",
+        "CREATE INDEX IF NOT EXISTS dealer_visits_dealer ON dealer_visits (dealer_id, day)",
+        """ALTER TABLE service_reminders
+            ADD COLUMN IF NOT EXISTS closed_by text,
+            ADD COLUMN IF NOT EXISTS closed_visit_id bigint""",
+    ]

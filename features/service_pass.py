@@ -9,25 +9,29 @@ from typing import Any
 
 import psycopg
 
-from features import reminder_lifecycle, reminder_store
+from features import reminder_lifecycle, reminder_store, visit_store
 from features.queries import daily_series, rate_as_of, service_position
 from features.reminder_store import VehicleRef
+from features.reminders import VisitDay
 from features.service import RANK, to_json
 
 
 async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample_at: datetime,
-                       settled_to: date, default_tz: str, disagreement_km: float) -> int:
+                       settled_to: date, default_tz: str, disagreement_km: float,
+                       visit_minutes: float) -> int:
     """Run in the vehicle's derivation transaction; returns the feed events emitted."""
+    emitted = await visit_store.record_visits(conn, v, settled_to, visit_minutes)
     # one read of the days up to the latest data day serves both the position and the
     # announcements (which stop at ``settled_to`` on their own)
     series = await daily_series(conn, v.id, last_sample_at.astimezone(v.tz).date())
     status, book, _ = await service_position(conn, v.id, default_tz, series)
     if status is None:
-        return 0
-    emitted = await reminder_store.announce(conn, v, book, series.odometer, settled_to,
+        return emitted
+    emitted += await reminder_store.announce(conn, v, book, series.odometer, settled_to,
                                             rate_as_of(series.km), series.conditions,
                                             series.engine_hours)
-    emitted += await reminder_lifecycle.close_finished(conn, v.id, book)
+    visits = [VisitDay(x.id, x.day) for x in await visit_store.visits_of(conn, v.id)]
+    emitted += await reminder_lifecycle.close_finished(conn, v.id, book, visits, settled_to)
     snapshot = to_json(status)
     nxt = status.next
     next_date = None

@@ -68,6 +68,8 @@ class Trip:
     fuel_used_pct: float
     energy_used_pct: float
     excluded_deltas: int
+    end_lat: float | None = None    # where the car was parked at the end
+    end_lon: float | None = None
     rows: slice = field(repr=False, default_factory=lambda: slice(0))
 
     @property
@@ -162,6 +164,8 @@ def _measure(s: Samples, a: int, b: int) -> Trip:
     if np.isnan(acc).all():
         acc = np.diff(sp, prepend=sp[0]) / 3.6 / np.maximum(dt, 1.0)
     acc = np.nan_to_num(acc, nan=0.0)
+    lat, lon = s.latitude[sl], s.longitude[sl]
+    placed = np.nonzero(~(np.isnan(lat) | np.isnan(lon)))[0]
     return Trip(
         start_ms=int(ts[0]), end_ms=int(ts[-1]), km=round(km, 4), km_source=source,
         start_odometer=float(odo[valid][0]) if valid.any() else None,
@@ -170,6 +174,8 @@ def _measure(s: Samples, a: int, b: int) -> Trip:
         harsh_brakes=_runs(acc < -HARSH_MS2), harsh_accels=_runs(acc > HARSH_MS2),
         fuel_used_pct=round(_used(s.fuel[sl]), 3), energy_used_pct=round(_used(s.soc[sl]), 3),
         excluded_deltas=excluded, rows=sl,
+        end_lat=float(lat[placed[-1]]) if len(placed) else None,
+        end_lon=float(lon[placed[-1]]) if len(placed) else None,
     )
 
 

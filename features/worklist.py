@@ -14,9 +14,10 @@ from features.dealers import booking_link
 
 GroupBy = Literal["dealer", "model", "segment"]
 GROUP_BY: tuple[GroupBy, ...] = GroupBy.__args__  # type: ignore[attr-defined]
-REPORT_FIELDS = ("issued", "notified", "acknowledged", "booked", "resolved", "resolved_30d",
-                 "resolved_60d", "resolved_90d", "expired", "median_days_to_service",
-                 "services", "services_without_reminder", "share_without_reminder")
+REPORT_FIELDS = ("issued", "notified", "acknowledged", "booked", "resolved",
+                 "resolved_by_visit", "resolved_30d", "resolved_60d", "resolved_90d", "expired",
+                 "median_days_to_service", "services", "services_without_reminder",
+                 "share_without_reminder", "visits")
 _GROUP_SQL: dict[GroupBy, str] = {"dealer": "v.dealer_id", "model": "v.model",
                                   "segment": "v.activity"}
 
@@ -72,13 +73,15 @@ async def worklist(conn: psycopg.AsyncConnection, dealer: dict[str, Any], as_of:
 async def conversion(conn: psycopg.AsyncConnection, start: date, end: date, by: GroupBy
                      ) -> list[dict[str, Any]]:
     """Per group: reminders opened in [start, end] and what became of them; services done
-    in the same days and how many came without a reminder."""
+    in the same days and how many came without a reminder; dealer visits those days."""
     key = sql.SQL(_GROUP_SQL[by])
     q = sql.SQL(
         "SELECT {key} AS grp, count(*) AS issued,"
         " count(r.notified_at) AS notified, count(r.acknowledged_at) AS acknowledged,"
         " count(r.booked_at) AS booked,"
         " count(*) FILTER (WHERE r.state = 'resolved') AS resolved,"
+        " count(*) FILTER (WHERE r.state = 'resolved' AND r.closed_by = 'dealer_visit')"
+        "  AS resolved_by_visit,"
         " count(*) FILTER (WHERE r.state = 'resolved' AND r.closed_day - r.opened_day <= 30)"
         "  AS resolved_30d,"
         " count(*) FILTER (WHERE r.state = 'resolved' AND r.closed_day - r.opened_day <= 60)"
@@ -96,6 +99,10 @@ async def conversion(conn: psycopg.AsyncConnection, start: date, end: date, by: 
         "  AND r.state = 'resolved')) AS without_reminder"
         " FROM service_records s JOIN vehicles v ON v.id = s.vehicle_id"
         " WHERE s.done_on BETWEEN %(s)s AND %(e)s GROUP BY 1").format(key=key)
+    visits = sql.SQL(
+        "SELECT {key} AS grp, count(*) AS visits FROM dealer_visits d"
+        " JOIN vehicles v ON v.id = d.vehicle_id WHERE d.day BETWEEN %(s)s AND %(e)s"
+        " GROUP BY 1").format(key=key)
     args = {"s": start, "e": end}
     groups: dict[str | None, dict[str, Any]] = {}
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -104,14 +111,16 @@ async def conversion(conn: psycopg.AsyncConnection, start: date, end: date, by: 
             groups[row.pop("grp")] = row
         await cur.execute(services, args)
         svc = {row.pop("grp"): row for row in await cur.fetchall()}
-    zero: dict[str, Any] = {k: 0 for k in REPORT_FIELDS[:9]}
+        await cur.execute(visits, args)
+        seen = {row["grp"]: row["visits"] for row in await cur.fetchall()}
+    zero: dict[str, Any] = {k: 0 for k in REPORT_FIELDS[:REPORT_FIELDS.index("expired") + 1]}
     zero["median_days_to_service"] = None
     out = []
-    for grp in sorted(set(groups) | set(svc), key=lambda g: (g is None, g or "")):
+    for grp in sorted(set(groups) | set(svc) | set(seen), key=lambda g: (g is None, g or "")):
         s = svc.get(grp, {"services": 0, "without_reminder": 0})
         row = {by: grp, **zero, **groups.get(grp, {}), "services": s["services"],
                "services_without_reminder": s["without_reminder"],
                "share_without_reminder": round(s["without_reminder"] / s["services"], 4)
-               if s["services"] else None}
+               if s["services"] else None, "visits": seen.get(grp, 0)}
         out.append(row)
     return out

@@ -94,7 +94,8 @@ def derive_settings(s: Settings) -> DeriveSettings:
     return DeriveSettings(
         trips=TripRules(parking_s=s.parking_minutes * 60, gap_s=s.gap_minutes * 60,
                         min_km=s.min_trip_m / 1000, min_s=s.min_trip_s),
-        default_timezone=s.default_timezone, settle_s=s.settle_minutes * 60)
+        default_timezone=s.default_timezone, settle_s=s.settle_minutes * 60,
+        visit_minutes=s.visit_minutes)
 
 
 async def _derive_forever(settings: Settings, metrics: Metrics) -> None:

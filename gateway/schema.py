@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from features.schema import derived_ddl, service_loop_ddl, serving_ddl
+from features.schema import derived_ddl, service_loop_ddl, serving_ddl, visits_ddl
 from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
 from timeseries.journal import ddl as journal_ddl
 from timeseries.schema import (
@@ -28,6 +28,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "service loop: dealers, reminders, day-end odometers", (service_loop_ddl,
                                                                      webhook_dealer_ddl)),
     Migration(7, "TimescaleDB: reads by vehicle use the (vehicle, time) key", (time_index_ddl,)),
+    Migration(8, "dealer visits: trip end positions, geofences, opening hours", (visits_ddl,)),
 )
 
 

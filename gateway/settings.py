@@ -99,6 +99,8 @@ class Settings:
                               " dropped", 0, 86_400)
     settle_minutes: int = setting(60, "derivation", "a local day is final this long after its"
                                   " end (segments)", 0, 10_080)
+    visit_minutes: int = setting(30, "derivation", "a stay inside a dealer's geofence this"
+                                 " long in its opening hours is a visit", 1, 1440)
     log_level: str = setting("INFO", "logging", "DEBUG, INFO, WARNING or ERROR")
 
     @property

@@ -21,6 +21,10 @@ MODELS = {"ice": ["Aurora 1.5T", "Boreal 2.0"], "bev": ["Volta EV", "Ion Cross"]
 CHANNELS = ("email", "sms", "app")
 PERSONAS = ("commuter", "commuter", "commuter", "errands", "weekender", "light")
 DOMAINS = load_catalog().domains
+DEALERS = 20
+GEOFENCE_M = 150.0
+OPENING_HOURS = {"mon": "08:00-18:00", "tue": "08:00-18:00", "wed": "08:00-18:00",
+                 "thu": "08:00-18:00", "fri": "08:00-18:00", "sat": "08:00-13:00"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,11 @@ class VehicleSpec:
     advisor_id: str = ""
     owner_channel: str = "email"
     responds: bool = True      # books a visit after a service reminder
-    partial: bool = False      # ... but has only the first item announced done
+    partial: bool = False      # ... but has only the first item done, at a garage
+    visit_only: bool = False   # ... or goes to the dealer but no service record follows
+    dealer_lat: float = 0.0
+    dealer_lon: float = 0.0
+    stops: tuple[tuple[int, int, bool], ...] = ()  # (day, minutes, on a Sunday): not visits
 
 
 
@@ -74,6 +82,7 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
     """``n`` vehicles; the same seed always gives the same fleet. The shares split the
     fleet by wire format (the rest publishes MessagePack)."""
     fleet = []
+    dealers = make_dealers(seed)
     for i in range(n):
         rng = np.random.default_rng([seed, i, 1])
         tz, lat, lon = HOMES[int(rng.integers(len(HOMES)))]
@@ -104,23 +113,48 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             wire=_wire(float(rng.random()), json_share, can_share, pb_share),
             domains=tuple(sorted(rng.choice(DOMAINS, n_domains, replace=False).tolist())),
             owner_id=f"CUST-{seed % 1000:03d}-{i:06d}",
-            dealer_id=f"DLR-{int(rng.integers(1, 21)):03d}", service_book=book,
+            dealer_id=_local_dealer(tz, int(rng.integers(1, 21))), service_book=book,
         ))
         more = np.random.default_rng([seed, i, 4])  # drawn apart: the draws above stay as they were
         fleet[-1] = replace(
             fleet[-1], advisor_id=f"{fleet[-1].dealer_id}-A{int(more.integers(1, 4))}",
             owner_channel=str(more.choice(CHANNELS)), responds=bool(more.random() < 0.7),
             partial=bool(more.random() < 0.2))
+        fleet[-1] = _dealer_habits(fleet[-1], dealers, days, np.random.default_rng([seed, i, 8]))
     return fleet
 
 
-def make_dealers(seed: int, count: int = 20) -> list[dict[str, object]]:
-    """The dealers the fleet's vehicles are assigned to (``DLR-001`` ...), with three
-    advisors each and a booking URL template."""
+def _local_dealer(tz: str, draw: int) -> str:
+    """One of the dealers of the vehicle's home city (``make_dealers`` places them)."""
+    city = next(k for k, home in enumerate(HOMES) if home[0] == tz)
+    local = [k for k in range(1, DEALERS + 1) if (k - 1) % len(HOMES) == city]
+    return f"DLR-{local[draw % len(local)]:03d}"
+
+
+def _dealer_habits(spec: VehicleSpec, dealers: list[dict[str, object]], days: int,
+                   rng: np.random.Generator) -> VehicleSpec:
+    """Where the vehicle's dealer is; whether its owner only visits after a reminder; the
+    stops at the dealer that are not visits (too short, or on a closed day)."""
+    site = next(d for d in dealers if d["id"] == spec.dealer_id)
+    visit_only = spec.responds and not spec.partial and bool(rng.random() < 0.4)
+    stops = []
+    if days >= 10 and rng.random() < 0.2:
+        stops.append((int(rng.integers(1, days - 1)), int(rng.integers(6, 21)), False))
+    if days >= 10 and rng.random() < 0.1:
+        stops.append((int(rng.integers(1, days - 8)), 60, True))
+    return replace(spec, visit_only=visit_only, dealer_lat=float(site["latitude"]),  # type: ignore[arg-type]
+                   dealer_lon=float(site["longitude"]), stops=tuple(stops))  # type: ignore[arg-type]
+
+
+def make_dealers(seed: int, count: int = DEALERS) -> list[dict[str, object]]:
+    """The dealers the fleet's vehicles are assigned to (``DLR-001`` ...), spread over the
+    home cities in turn, with three advisors each, a booking URL template, a geofence and
+    opening hours (Monday to Friday 08:00-18:00, Saturday 08:00-13:00)."""
     out: list[dict[str, object]] = []
     for k in range(1, count + 1):
         rng = np.random.default_rng([seed, k, 9])
-        tz, lat, lon = HOMES[int(rng.integers(len(HOMES)))]
+        rng.integers(len(HOMES))  # was the city: keeps the draws below
+        tz, lat, lon = HOMES[(k - 1) % len(HOMES)]
         dealer_id = f"DLR-{k:03d}"
         out.append({
             "id": dealer_id, "name": f"Simulated Motors {k}", "timezone": tz,
@@ -129,5 +163,6 @@ def make_dealers(seed: int, count: int = 20) -> list[dict[str, object]]:
             "booking_url": f"https://booking.example/{dealer_id.lower()}"
                            "?vin={vin}&items={items}&reminder={reminder_id}",
             "advisors": [{"id": f"{dealer_id}-A{a}", "name": f"Advisor {a}"} for a in (1, 2, 3)],
+            "geofence_m": GEOFENCE_M, "opening_hours": dict(OPENING_HOURS),
         })
     return out

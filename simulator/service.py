@@ -63,10 +63,13 @@ class Schedule:
     delivered_on: date
     book: list[Visit]
     responds: bool          # books a visit after a reminder
-    partial: bool           # ... but services only the first item announced
+    partial: bool           # ... but services only the first item announced, at a garage
+    visit_only: bool        # ... or drives to the dealer and no service record follows
     rng: np.random.Generator
     reminders: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    visits: list[dict[str, Any]] = field(default_factory=list)  # stays that count as visits
+    not_visits: list[dict[str, Any]] = field(default_factory=list)  # stays that do not
     _reached: dict[tuple[str, str], str] = field(default_factory=dict)
     _visit_on: date | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -134,28 +137,50 @@ class Schedule:
                 return level, "time"
         return "ok", ""
 
-    def morning(self, day: date, odometer_km: float, engine_hours: float | None
-                ) -> Visit | None:
-        """A planned visit happens before the day's driving: it services every item due and
-        every condition item that held last evening (only the first one for some owners)."""
+    def morning(self, day: date, odometer_km: float, engine_hours: float | None,
+                present: bool) -> tuple[Visit | None, bool]:
+        """A planned visit happens before the day's driving: ``(the service record, whether
+        the car drives to the dealer)``. The record lists every item due and every condition
+        item that held last evening (only the first one for some owners, who go to a garage
+        the gateway cannot see); some owners only drive to the dealer and no record follows.
+        An owner who does not drive that day (``present`` false) does not come."""
         if self._visit_on != day:
-            return None
+            return None, False
         self._visit_on = None
+        if not present:
+            return None, False
+        if self.visit_only:
+            return None, True
         due = [i["name"] for i in self.items
                if self._level(i, odometer_km, day, self._hours)[0] != "ok"]
         due += [c for c in self._active if c not in due]
         if not due:
-            return None
+            return None, False
         ended = self.cycle()
         visit = Visit(day, round(odometer_km, 1), tuple(due[:1] if self.partial else due),
                       engine_hours)
         self.book.append(visit)
         announced = {r["item"] for r in self.reminders if r["cycle"] == ended}
         if announced:
-            self.outcomes[ended] = {
-                "outcome": "resolved" if announced <= set(visit.items) else "expired",
-                "day": day.isoformat()}
-        return visit
+            covered = announced <= set(visit.items)
+            self.outcomes[ended] = {"outcome": "resolved" if covered else "expired",
+                                    "day": day.isoformat(), "by": "service_record"}
+        return visit, not self.partial
+
+    def visited(self, day: date) -> None:
+        """The car stayed at a dealer long enough, in opening hours, to count as a visit:
+        the reminder of a cycle that began before today resolves, unless a record already
+        resolved it (a cycle a record ended today without its items resolves too)."""
+        for cycle, end in self.outcomes.items():
+            if end["day"] == day.isoformat() and end["outcome"] == "expired":
+                self.outcomes[cycle] = {"outcome": "resolved", "day": day.isoformat(),
+                                        "by": "dealer_visit"}
+        cycle = self.cycle()
+        opened = any(r["cycle"] == cycle for r in self.reminders)
+        if opened and cycle not in self.outcomes and (
+                cycle == "delivery" or date.fromisoformat(cycle) < day):
+            self.outcomes[cycle] = {"outcome": "resolved", "day": day.isoformat(),
+                                    "by": "dealer_visit"}
 
     def _held(self, cycle: str, starts_today: list[dict[str, Any]]
               ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -216,10 +241,14 @@ class Schedule:
         if not opened and self.responds and self._visit_on is None and \
                 any(r["cycle"] == cycle for r in self.reminders):
             planned = day + timedelta(days=int(self.rng.integers(3, 26)))
-            if planned <= last_day:
+            if planned.weekday() == 6:  # the dealer is closed on Sundays
+                planned += timedelta(days=1)
+            if planned < last_day:  # the visit's day settles within the run
                 self._visit_on = planned
 
     def truth(self) -> dict[str, Any]:
         """What the gateway must conclude."""
         return {"responds": self.responds, "partial": self.partial,
-                "reminders": self.reminders, "outcomes": self.outcomes}
+                "visit_only": self.visit_only, "reminders": self.reminders,
+                "outcomes": self.outcomes, "visits": self.visits,
+                "not_visits": self.not_visits}

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from simulator.condition import CarCondition
+from simulator.dealer_trips import DealerTrips, dealer_points
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
 from simulator.service import DATA, Schedule, Visit
@@ -106,7 +107,8 @@ class VehicleLife:
         book = initial_book(spec, start, seed)
         self.schedule = Schedule(
             spec.model, spec.powertrain, spec.delivered_on, book, spec.responds,
-            spec.partial, np.random.default_rng([seed, spec.index, 5]))
+            spec.partial, spec.visit_only, np.random.default_rng([seed, spec.index, 5]))
+        self.dealer_trips = DealerTrips(spec, dealer_points(seed), self.tz)
         self.condition = CarCondition.make(
             np.random.default_rng([seed, spec.index, 6]), spec.powertrain, days,
             (start - spec.delivered_on).days, spec.odometer_km)
@@ -145,12 +147,18 @@ class VehicleLife:
             truth = self.truth.day(day.isoformat())
             self.condition.new_day(d)
             self.starts_today = []
-            visit = self.schedule.morning(day, self.state.odometer,
-                                          round(self.state.engine_hours, 1)
-                                          if self.has_engine else None)
+            drives = not (self.spec.dormant_from_day is not None
+                          and d >= self.spec.dormant_from_day)
+            visit, to_dealer = self.schedule.morning(
+                day, self.state.odometer,
+                round(self.state.engine_hours, 1) if self.has_engine else None, drives)
             if visit is not None:
                 self.condition.service(visit.items, self.state.odometer)
             t = max(t, lo)
+            stay = self.dealer_trips.stay_today(self.rng, d, day, to_dealer) if drives else None
+            if stay is not None:
+                t, chunks = self._dealer_round(t, lo, day, stay, truth)
+                yield from ((hi, c) for c in chunks)
             for planned, km, kind in self._plan(d, day, lo):
                 trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
                 if trip_start > hi - 2 * 3_600_000:
@@ -205,6 +213,33 @@ class VehicleLife:
             next_free = start + int(est_s * 1000) + 15 * 60_000
         return [p for p in plan if p[0] < lo + 86_400_000 - 3 * 3_600_000]
 
+    def _dealer_round(self, t: int, lo: int, day: date, stay: tuple[float, int],
+                      truth: DayTruth) -> tuple[int, list[Chunk]]:
+        """Drive to the dealer, park on its lot for the stay, drive home: (when the car is
+        home, the chunks). A stay that counts as a visit goes into the truth."""
+        hour, minutes = stay
+        depart = max(lo + int(hour * 3_600_000), t + 10 * 60_000)
+        depart -= depart % 1000
+        out = list(self._parked(t, depart, truth))
+        spot = self.dealer_trips.spot(self.rng)
+        km = self.dealer_trips.road_km(self.state.lat, self.state.lon, *spot)
+        arrived, chunks = self._trip(depart, km, "urban", truth, dest=spot)
+        out += chunks
+        left = arrived + minutes * 60_000
+        out += self._parked(arrived, left, truth)
+        home = (self.spec.home_lat, self.spec.home_lon)
+        km = self.dealer_trips.road_km(self.state.lat, self.state.lon, *home)
+        back, chunks = self._trip(left, km, "urban", truth, dest=home)
+        out += chunks
+        stay_truth = {"dealer_id": self.spec.dealer_id, "day": day.isoformat(),
+                      "arrived_ms": arrived, "left_ms": left}
+        if self.dealer_trips.is_visit(arrived, left):
+            self.schedule.visited(day)
+            self.schedule.visits.append(stay_truth)
+        else:
+            self.schedule.not_visits.append(stay_truth)
+        return back, out
+
     def _outside_temp(self, t_ms: int) -> float:
         doy = datetime.fromtimestamp(t_ms / 1000, self.tz).timetuple().tm_yday
         hour = datetime.fromtimestamp(t_ms / 1000, self.tz).hour
@@ -254,7 +289,10 @@ class VehicleLife:
         self.truth.rows += len(rows)
         self.truth.values += sum(len(r) for _, r in rows)
 
-    def _trip(self, start: int, km: float, kind: str, truth: DayTruth) -> tuple[int, list[Chunk]]:
+    def _trip(self, start: int, km: float, kind: str, truth: DayTruth,
+              dest: tuple[float, float] | None = None) -> tuple[int, list[Chunk]]:
+        """One trip; with ``dest`` it ends there (a straight line), otherwise it wanders,
+        and never ends near a dealer unless that is where it was going."""
         st, rng, spec = self.state, self.rng, self.spec
         st.charging = False
         trace = drive_trace(rng, km, kind)
@@ -268,17 +306,23 @@ class VehicleLife:
         ac = temp > 22
         rows: list[tuple[int, Row]] = []
         n = len(trace.speed)
+        lat0, lon0, total = st.lat, st.lon, max(float(trace.distance[-1]), 1e-9)
         for i in range(n):
             t = start + i * 1000
             st.odometer = odo0 + float(trace.distance[i])
+            if dest is not None:
+                frac = float(trace.distance[i]) / total
+                st.lat, st.lon = lat0 + (dest[0] - lat0) * frac, lon0 + (dest[1] - lon0) * frac
             step_km = float(trace.speed[i]) / 3600
             st.heading = (st.heading + float(rng.normal(0, 2))) % 360
             rad = math.radians(st.heading)
             ignition = "START" if i == 0 else ("OFF" if i == n - 1 else "ON")
             keep = i % self.sample_s == 0 or i == n - 1
             row = self._common(temp, ignition) if keep else {}
-            st.lat += step_km * math.cos(rad) / 111
-            st.lon += step_km * math.sin(rad) / (111 * max(0.2, math.cos(math.radians(st.lat))))
+            if dest is None:
+                st.lat += step_km * math.cos(rad) / 111
+                st.lon += step_km * math.sin(rad) / (111 * max(0.2,
+                                                               math.cos(math.radians(st.lat))))
             if self.has_fuel:
                 level = max(0.0, st.fuel - step_km * self.l_per_100 / self.tank_l)
                 self.fuel_used_l += (st.fuel - level) / 100 * self.tank_l
@@ -307,6 +351,8 @@ class VehicleLife:
                     0.0 if i == n - 1 else 750 + float(trace.speed[i]) * 28, 0)
             rows.append((t, row))
         st.odometer = odo0 + float(trace.distance[-1])
+        if dest is None or dest != self.dealer_trips.last_spot:
+            self.dealer_trips.keep_away(st, rows)
         if self.has_engine:
             st.engine_hours += (n - 1) / 3600
         self._count_rows(rows)

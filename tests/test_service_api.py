@@ -216,6 +216,17 @@ def test_unknown_parameters_and_values_are_rejected_by_name(
     status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE, {
         "name": "x", "timezone": "UTC", "booking_url": "https://b.example/{owner}"})
     assert status == 400 and "booking_url" in body["detail"]
+    for bad, words in (({"geofence_m": 2}, "geofence_m"),
+                       ({"opening_hours": {"mon": "8-18"}}, "opening_hours': mon"),
+                       ({"opening_hours": "weekdays"}, "opening_hours")):
+        status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE,
+                                   {"name": "x", "timezone": "UTC", **bad})
+        assert status == 400 and words in body["detail"], (bad, body)
+    status, body, _ = api.call("PUT", "/v1/dealers/DLR-X", WRITE, {
+        "name": "x", "timezone": "UTC", "latitude": 48.1, "longitude": 11.6,
+        "geofence_m": 250, "opening_hours": {"mon": "07:30-17:00", "sat": None}})
+    assert status == 200 and body["geofence_m"] == 250.0
+    assert body["opening_hours"] == {"mon": "07:30-17:00", "sat": None}
 
 
 def test_status_page_counts_reminders_and_events(

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from features import dealers
 from features.conditions import load_conditions
 from features.registry import add_service_record
 from features.worklist import conversion
 from gateway.schema import migrate
 from localservices import create_database, drop_database
-from simulator.fleet import make_fleet
+from simulator.fleet import make_dealers, make_fleet
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import deriver_for, ingest, register_fleet
@@ -47,6 +48,8 @@ async def loop_db() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     url = create_database()
     conn = await connect(url)
     layout = await migrate(conn)
+    for d in make_dealers(31):
+        await dealers.upsert(conn, dealers.parse(d))
     await register_fleet(conn, tj["vehicles"])
     for vin, v in tj["vehicles"].items():
         cur = await conn.execute("SELECT id FROM vehicles WHERE vin = %s", (vin,))
@@ -145,18 +148,40 @@ async def test_events_list_items_consistently_once(loop_db: tuple[str, dict[str,
 
 async def test_reminders_end_as_in_the_truth(loop_db: tuple[str, dict[str, Any]]) -> None:
     url, truth = loop_db
-    got = {(vin, c): (s, d.isoformat() if d else None) for vin, c, s, d in await _rows(
-        url, "SELECT v.vin, r.cycle, r.state, r.closed_day FROM service_reminders r"
-             " JOIN vehicles v ON v.id = r.vehicle_id")}
+    got = {(vin, c): (s, d.isoformat() if d else None, by) for vin, c, s, d, by in await _rows(
+        url, "SELECT v.vin, r.cycle, r.state, r.closed_day, r.closed_by"
+             " FROM service_reminders r JOIN vehicles v ON v.id = r.vehicle_id")}
     want = {}
     for vin, v in truth["vehicles"].items():
         cycles = {r["cycle"] for r in v["service"]["reminders"] if r["day"] <= _settled(v)}
         for cycle in cycles:
             end = v["service"]["outcomes"].get(cycle)
-            want[(vin, cycle)] = (end["outcome"], end["day"]) if end else ("open", None)
+            want[(vin, cycle)] = (end["outcome"], end["day"], end["by"]) if end \
+                else ("open", None, None)
     assert got == want
-    states = {s for s, _ in want.values()}
-    assert {"resolved", "expired", "open"} <= states
+    ends = {(s, by) for s, _, by in want.values()}
+    assert {("resolved", "service_record"), ("resolved", "dealer_visit"),
+            ("expired", "service_record"), ("open", None)} <= ends
+
+
+async def test_dealer_visits_are_exactly_the_truth(loop_db: tuple[str, dict[str, Any]]
+                                                   ) -> None:
+    """Every stay the simulator counts as a visit (its own reading of the geofence and the
+    opening hours), none of the stops that are too short or on a closed day."""
+    url, truth = loop_db
+    want = {(vin, x["dealer_id"], x["day"], x["arrived_ms"], x["left_ms"])
+            for vin, v in truth["vehicles"].items() for x in v["service"]["visits"]
+            if x["day"] <= _settled(v)}
+    got = {(vin, d, day.isoformat(), a, b) for vin, d, day, a, b in await _rows(
+        url, "SELECT v.vin, d.dealer_id, d.day, (extract(epoch FROM d.arrived_at) * 1000)"
+             "::bigint, (extract(epoch FROM d.left_at) * 1000)::bigint FROM dealer_visits d"
+             " JOIN vehicles v ON v.id = d.vehicle_id")}
+    assert sorted(got - want) == [] and sorted(want - got) == []
+    events = await _rows(url, "SELECT payload FROM feed_events WHERE type = 'dealer_visit'")
+    assert sorted((p["vin"], p["dealer_id"], p["day"]) for (p,) in events) == \
+        sorted((vin, d, day) for vin, d, day, _, _ in want)
+    others = [x for v in truth["vehicles"].values() for x in v["service"]["not_visits"]]
+    assert len(want) >= 20 and len(others) >= 5  # and stays at a dealer that are not visits
 
 
 async def test_predicted_dates_against_the_day_the_car_got_there(
@@ -208,12 +233,14 @@ async def test_conversion_report_equals_the_truth(loop_db: tuple[str, dict[str, 
             if end_ and end_["outcome"] == "resolved":
                 wait = (date.fromisoformat(end_["day"]) - date.fromisoformat(day)).days
                 w["resolved"] += 1
+                w["resolved_by_visit"] += end_["by"] == "dealer_visit"
                 waits[dealer].append(wait)
                 resolved_by.add(end_["day"])
                 for n in (30, 60, 90):
                     w[f"resolved_{n}d"] += wait <= n
             elif end_:
                 w["expired"] += 1
+        want[dealer]["visits"] += sum(x["day"] <= _settled(v) for x in v["service"]["visits"])
         for rec in v["meta"]["service_book"]:
             if start.isoformat() <= rec["done_on"] <= end.isoformat():
                 want[dealer]["services"] += 1
@@ -224,8 +251,9 @@ async def test_conversion_report_equals_the_truth(loop_db: tuple[str, dict[str, 
     assert set(got) == set(want)
     for dealer, w in want.items():
         g = got[dealer]
-        for key in ("issued", "resolved", "resolved_30d", "resolved_60d", "resolved_90d",
-                    "expired", "services", "services_without_reminder"):
+        for key in ("issued", "resolved", "resolved_by_visit", "resolved_30d", "resolved_60d",
+                    "resolved_90d", "expired", "services", "services_without_reminder",
+                    "visits"):
             assert g[key] == w[key], (dealer, key)
         median = statistics.median(waits[dealer]) if waits[dealer] else None
         assert g["median_days_to_service"] == median, dealer

@@ -189,7 +189,12 @@ def _service_loop_ops() -> dict[str, Any]:
     dealer = {"type": "object", "required": ["id", "name", "timezone"], "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "timezone": {"type": "string"},
         "latitude": NUM, "longitude": NUM, "booking_url": STR,
-        "advisors": {"type": "array", "items": {"type": "object"}}}}
+        "advisors": {"type": "array", "items": {"type": "object"}},
+        "geofence_m": {"type": ["number", "null"], "minimum": 10, "maximum": 5000,
+                       "description": "radius of the lot around the location; default 150"},
+        "opening_hours": {"type": ["object", "null"], "description":
+                          "weekday (mon..sun) -> \"HH:MM-HH:MM\" or null (closed); default"
+                          " Monday to Friday 08:00-18:00, Saturday 08:00-13:00"}}}
     reminder = {"type": "object", "required": ["id", "vin", "cycle", "state", "items"],
                 "properties": {"id": {"type": "string"}, "vin": {"type": "string"},
                                "cycle": {"type": "string"}, "history": {"type": "string"},
