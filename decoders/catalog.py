@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -41,6 +42,28 @@ class SignalSpec:
         return stored
 
 
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    """A catalog signal whose value is a list of strings (the active trouble codes): kept
+    in its own table, one report per row, each item matching ``item_pattern``."""
+
+    name: str
+    table: str
+    max_items: int
+    item_pattern: re.Pattern[str]
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not a valid report, or None."""
+        if not isinstance(value, list):
+            return f"expected a list of strings, got {type(value).__name__}"
+        if len(value) > self.max_items:
+            return f"{len(value)} items, over the {self.max_items} limit"
+        for item in value:
+            if not isinstance(item, str) or not self.item_pattern.fullmatch(item):
+                return f"item {str(item)[:20]!r} does not match {self.item_pattern.pattern}"
+        return None
+
+
 def _num(x: float | None) -> str:
     if x is None:
         return "?"
@@ -55,6 +78,7 @@ class Catalog:
     signals: dict[str, SignalSpec]
     event_domains: dict[str, str]
     domains: tuple[str, ...]  # the cockpit domains, in the order features report them
+    lists: dict[str, ListSpec] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -98,4 +122,9 @@ def load_catalog() -> Catalog:
     for kind, dom in domains.items():
         if dom not in listed:
             raise ValueError(f"event type {kind}: domain {dom!r} is not in the domains list")
-    return Catalog(raw["vss_release"], signals, domains, listed)
+    lists = {e["name"]: ListSpec(e["name"], e["table"], int(e["max_items"]),
+                                 re.compile(e["item_pattern"]))
+             for e in raw.get("lists", [])}
+    if set(lists) & set(signals):
+        raise ValueError("catalog: a list signal is also a numeric signal")
+    return Catalog(raw["vss_release"], signals, domains, listed, lists)

@@ -67,8 +67,34 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         raise Rejected("schema", "field 'signals' must be a map of signal name to values")
     keep = _valid_rows(dt, t0, ctx, out)
     out.ts_ms = [t0 + off for off in dt] if keep is None else [t0 + dt[i] for i in keep]
+    lists = load_catalog().lists
+    if lists and not lists.keys().isdisjoint(signals):
+        signals = dict(signals)
+        reports = signals.pop("Vehicle.OBD.DTCList", None)
+        if reports is not None:
+            _dtc_reports(reports, dt, t0, keep, out)
     out.signals, out.values, out.value_count = signal_block(signals, len(dt), keep,
                                                             out.rejections)
+
+
+def _dtc_reports(values: object, dt: list[Any], t0: int, keep: list[int] | None,
+                 out: Readings) -> None:
+    """The trouble-code reports of a message: one list (or null) per row."""
+    name = "Vehicle.OBD.DTCList"
+    if not isinstance(values, list) or len(values) != len(dt):
+        out.rejections.append(Rejection(
+            "length_mismatch", f"{name}: expected a list of {len(dt)} values (one per row)"))
+        return
+    spec = load_catalog().lists[name]
+    for i in range(len(dt)) if keep is None else keep:
+        value = values[i]
+        if value is None:
+            continue
+        problem = spec.problem(value)
+        if problem is not None:
+            out.rejections.append(Rejection("bad_value", f"{name}[{i}]: {problem}"))
+            continue
+        out.dtc_reports.append((t0 + dt[i], tuple(sorted(set(value)))))
 
 
 def _valid_rows(dt: list[Any], t0: int, ctx: DecodeContext, out: Readings) -> list[int] | None:

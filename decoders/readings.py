@@ -33,6 +33,8 @@ class Readings:
     column per entry of ``ts_ms``, NaN where a signal was not sampled (NaN readings are
     rejected, so NaN never stands for a value). Enums are stored as their index in the
     catalog, booleans as 0.0/1.0. ``value_count`` is the number of values that are there.
+    ``dtc_reports``: ``(t_ms, codes)`` for each row that reported the active trouble codes
+    (sorted, each once; empty: none active).
     """
 
     vin: str
@@ -42,6 +44,7 @@ class Readings:
     signals: list[str] = field(default_factory=list)
     values: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     events: list[CockpitEvent] = field(default_factory=list)
+    dtc_reports: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     value_count: int = 0
     unknown_frames: int = 0  # CAN frames whose id the vehicle's DBC does not describe
@@ -56,7 +59,7 @@ class Readings:
     @property
     def is_empty(self) -> bool:
         """True when nothing of the message survived validation."""
-        return not self.events and self.value_count == 0
+        return not self.events and self.value_count == 0 and not self.dtc_reports
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,10 @@ from psycopg import sql
 from decoders.catalog import load_catalog
 from features.service import Threshold
 
-Pattern = Literal["starts_below", "below", "at_or_above", "in"]
+Pattern = Literal["starts_below", "below", "at_or_above", "in", "code_prefix"]
 _AGGREGATE: dict[Pattern, str] = {"starts_below": "starts", "below": "min",
-                                  "at_or_above": "max", "in": "set"}
+                                  "at_or_above": "max", "in": "set", "code_prefix": "codes"}
+DTC_KEY = "codes:dtc"  # the day's active trouble codes (from the reports, not samples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class Condition:
 
     def readings(self) -> list[tuple[str, str, str]]:
         """(aggregate key, signal, column) of every reading the rule looks at."""
+        if self.pattern == "code_prefix":
+            return [(DTC_KEY, s, "") for s in self.signals]
         cat = load_catalog().signals
         agg = _AGGREGATE[self.pattern]
         return [(f"{agg}:{cat[s].column}", s, cat[s].column) for s in self.signals]
@@ -53,7 +56,9 @@ def load_conditions() -> tuple[Condition, ...]:
     for c in raw["conditions"]:
         cond = Condition(c["name"], c["item"], c["status"], tuple(c["signals"]), c["pattern"],
                          c.get("value"), int(c.get("count", 1)), tuple(c.get("values", ())))
-        missing = [s for s in cond.signals if s not in load_catalog().signals]
+        known = load_catalog().lists if cond.pattern == "code_prefix" \
+            else load_catalog().signals
+        missing = [s for s in cond.signals if s not in known]
         if missing or cond.pattern not in _AGGREGATE or cond.status not in ("due_soon",
                                                                              "overdue"):
             raise ValueError(f"conditions.json: condition {cond.name!r} is invalid")
@@ -70,7 +75,7 @@ def day_aggregates_sql() -> sql.Composed:
     seen: set[str] = set()
     for cond in load_conditions():
         for key, _, column in cond.readings():
-            if key in seen:
+            if key in seen or cond.pattern == "code_prefix":
                 continue
             seen.add(key)
             col = sql.Identifier(column)
@@ -105,7 +110,7 @@ def merge_aggregates(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             out[key] = min(old, value)
         elif kind == "max":
             out[key] = max(old, value)
-        elif kind == "set":
+        elif kind in ("set", "codes"):
             out[key] = sorted(set(old) | set(value))
         else:  # starts: [t_ms, value] pairs, one per instant
             out[key] = sorted({p[0]: p for p in old + value}.values())
@@ -153,4 +158,8 @@ class Tracker:
                 hit = sorted(set(labels) & set(cond.values))
                 if hit:
                     return {"signal": signal, "value": hit[0]}
+            elif cond.pattern == "code_prefix":
+                codes = sorted(c for c in got if c.startswith(cond.values))
+                if codes:
+                    return {"signal": signal, "value": codes[0]}
         return None

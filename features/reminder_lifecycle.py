@@ -94,23 +94,30 @@ async def close_finished(conn: psycopg.AsyncConnection, vid: int,
                          book: list[ServiceRecord], visits: list[VisitDay],
                          settled_to: date) -> int:
     """Resolve or expire the vehicle's open reminders whose cycle has ended or whose car
-    visited a dealer; returns the events emitted."""
+    visited a dealer; returns the events emitted. A reminder a visit resolved takes the
+    record of that same day when it arrives later (no new event: the state is the same),
+    so the stored evidence does not depend on which came first."""
     cur = await conn.execute(
-        "SELECT r.id, r.cycle, r.state, r.opened_day, array_agg(DISTINCT i.item)"
+        "SELECT r.id, r.cycle, r.state, r.opened_day, r.closed_day, array_agg(DISTINCT i.item)"
         " FROM service_reminders r JOIN service_reminder_items i ON i.reminder_id = r.id"
-        " WHERE r.vehicle_id = %s AND r.state = ANY(%s) GROUP BY 1, 2, 3, 4",
+        " WHERE r.vehicle_id = %s AND (r.state = ANY(%s) OR (r.closed_by = 'dealer_visit'"
+        " AND r.closed_record_id IS NULL)) GROUP BY 1, 2, 3, 4, 5",
         (vid, list(OPEN_STATES)))
     emitted = 0
-    for rid, cycle, frm, opened_day, items in await cur.fetchall():
+    for rid, cycle, frm, opened_day, closed_day, items in await cur.fetchall():
         end = ending(book, visits, cycle, set(items), opened_day, settled_to)
         if end is None:
+            continue
+        closed = frm not in OPEN_STATES
+        if closed and (end.state != frm or end.day != closed_day or end.record_id is None):
             continue
         await conn.execute(
             "UPDATE service_reminders SET state = %(s)s, closed_day = %(d)s,"
             " closed_record_id = %(r)s, closed_visit_id = %(v)s, closed_by = %(by)s,"
-            " closed_at = now() WHERE id = %(id)s",
+            " closed_at = coalesce(closed_at, now()) WHERE id = %(id)s",
             {"s": end.state, "d": end.day, "r": end.record_id, "v": end.visit_id,
              "by": end.by, "id": rid})
-        at = datetime.combine(end.day, time(), UTC)  # the record's day, not its zone
-        emitted += await _emit(conn, rid, frm, end.state, at)
+        if not closed:
+            at = datetime.combine(end.day, time(), UTC)  # the record's day, not its zone
+            emitted += await _emit(conn, rid, frm, end.state, at)
     return emitted

@@ -178,3 +178,15 @@ def visits_ddl(layout: Layout) -> list[str]:
             ADD COLUMN IF NOT EXISTS closed_by text,
             ADD COLUMN IF NOT EXISTS closed_visit_id bigint""",
     ]
+
+
+def vehicle_dtcs_ddl(layout: Layout) -> list[str]:
+    """Each vehicle's trouble codes: first and last seen, when cleared, how many times set."""
+    return ["""CREATE TABLE IF NOT EXISTS vehicle_dtcs (
+        vehicle_id int NOT NULL REFERENCES vehicles (id),
+        code text NOT NULL,
+        first_seen timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL,
+        cleared_at timestamptz,
+        episodes int NOT NULL,
+        PRIMARY KEY (vehicle_id, code))"""]

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from features import reminder_lifecycle, reminder_store, visit_store
+from features import dtcs, reminder_lifecycle, reminder_store, visit_store
 from features.queries import daily_series, rate_as_of, service_position
 from features.reminder_store import VehicleRef
 from features.reminders import VisitDay
@@ -24,6 +24,7 @@ async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample
     # one read of the days up to the latest data day serves both the position and the
     # announcements (which stop at ``settled_to`` on their own)
     series = await daily_series(conn, v.id, last_sample_at.astimezone(v.tz).date())
+    await dtcs.refresh(conn, v.id, v.tz, series.conditions)
     status, book, _ = await service_position(conn, v.id, default_tz, series)
     if status is None:
         return emitted

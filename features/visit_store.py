@@ -84,3 +84,14 @@ async def visits_of(conn: psycopg.AsyncConnection, vid: int) -> list[StoredVisit
     cur = await conn.execute("SELECT id, day, dealer_id FROM dealer_visits WHERE vehicle_id = %s"
                              " ORDER BY day, arrived_at", (vid,))
     return [StoredVisit(i, d, dealer) for i, d, dealer in await cur.fetchall()]
+
+
+async def visits_json(conn: psycopg.AsyncConnection, vid: int) -> list[dict[str, object]]:
+    """The vehicle's visits, JSON-ready."""
+    cur = await conn.execute(
+        "SELECT id, dealer_id, day, (extract(epoch FROM arrived_at) * 1000)::bigint,"
+        " (extract(epoch FROM left_at) * 1000)::bigint, open_minutes, distance_m"
+        " FROM dealer_visits WHERE vehicle_id = %s ORDER BY arrived_at", (vid,))
+    return [{"visit_id": str(i), "dealer_id": d, "day": day.isoformat(), "arrived_at": _iso(a),
+             "left_at": _iso(b), "open_minutes": m, "distance_m": dist}
+            for i, d, day, a, b, m, dist in await cur.fetchall()]

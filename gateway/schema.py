@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import psycopg
 
-from features.schema import derived_ddl, service_loop_ddl, serving_ddl, visits_ddl
+from features.schema import (
+    derived_ddl,
+    service_loop_ddl,
+    serving_ddl,
+    vehicle_dtcs_ddl,
+    visits_ddl,
+)
 from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
 from timeseries.journal import ddl as journal_ddl
 from timeseries.schema import (
@@ -13,6 +19,7 @@ from timeseries.schema import (
     apply,
     base_migration,
     dead_letter_retry_ddl,
+    dtc_ddl,
     registry_ddl,
     time_index_ddl,
     vehicles_hot_ddl,
@@ -29,6 +36,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                                      webhook_dealer_ddl)),
     Migration(7, "TimescaleDB: reads by vehicle use the (vehicle, time) key", (time_index_ddl,)),
     Migration(8, "dealer visits: trip end positions, geofences, opening hours", (visits_ddl,)),
+    Migration(9, "diagnostic trouble codes: reports and per-vehicle codes", (dtc_ddl,
+                                                                          vehicle_dtcs_ddl)),
 )
 
 

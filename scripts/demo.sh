@@ -75,6 +75,13 @@ echo; echo "Worklist of dealer $dealer (vehicles whose items fall due within 30 
 curl -fsS "http://$HTTP/v1/dealers/$dealer/worklist?within_days=30" | .venv/bin/python scripts/show_worklist.py
 echo; echo "Service conversion by dealer since $since (CSV):"
 curl -fsS "http://$HTTP/v1/reports/service-conversion?by=dealer&format=csv&from=$since" | head -8
+echo; echo "Dealer visits seen from the cars' positions, and trouble codes reported:"
+psql "$DB_URL" -tAc "SELECT count(*) || ' visits by ' || count(DISTINCT vehicle_id) || ' cars; '
+  || (SELECT count(*) FROM service_reminders WHERE closed_by = 'dealer_visit')
+  || ' reminders resolved by a visit without a service record' FROM dealer_visits"
+psql "$DB_URL" -tAc "SELECT code || ': ' || count(*) FILTER (WHERE cleared_at IS NULL)
+  || ' cars active, ' || count(*) FILTER (WHERE cleared_at IS NOT NULL) || ' cleared'
+  FROM vehicle_dtcs GROUP BY code ORDER BY code"
 cat <<MSG
 
 Done: $got of $expected simulated messages committed (by topic:
@@ -89,6 +96,8 @@ $(psql "$DB_URL" -tAc "SELECT s || ': ' || n FROM (SELECT regexp_replace(topic, 
   curl -s 'http://$HTTP/v1/events?limit=5'      # segment and service events
   curl -s 'http://$HTTP/v1/dealers/$dealer/worklist?within_days=30'
   curl -s 'http://$HTTP/v1/reminders?dealer_id=$dealer'
+  curl -s 'http://$HTTP/v1/vehicles/$vin/visits'
+  curl -s 'http://$HTTP/v1/vehicles/$vin/dtcs'
   curl -s 'http://$HTTP/v1/reports/service-conversion?by=model&from=$since'
   open http://$HTTP/docs for the API
 Logs: $RUN/gateway.log, $RUN/mosquitto.log; ground truth: $RUN/truth.json

@@ -1,7 +1,8 @@
-"""The simulated car's condition: its 12 V battery, tyres, brake pads, engine oil and
-traction battery, read at every start; some cars develop a fault (a weakening battery, a slow
-tyre leak, oil consumption, a weak traction battery) and a dealer visit that services the
-matching item fixes it."""
+"""The simulated car's condition: its 12 V battery, tyres, brake pads, engine oil, traction
+battery and active trouble codes, read at every start; some cars develop a fault (a
+weakening battery, a slow tyre leak, oil consumption, a weak traction battery, a misfiring
+cylinder) and a dealer visit that services the matching item fixes it. Some cars also set a
+body-electronics code for a few days that clears on its own (no rule makes it due)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ PADS = tuple(f"Vehicle.Chassis.Axle.Row1.Wheel.{s}.Brake.PadWear" for s in ("Lef
 VOLTAGE = "Vehicle.LowVoltageBattery.CurrentVoltage"
 OIL = "Vehicle.Powertrain.CombustionEngine.EngineOilLevel"
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
+DTC = "Vehicle.OBD.DTCList"
+MISFIRE, BODY = "P0302", "B1A00"
 
 
 @dataclass(slots=True)
@@ -34,6 +37,8 @@ class CarCondition:
     pad_km: float = 0.0  # odometer when the pads were last measured
     oil_low_from: int | None = None
     soh: float = 100.0
+    misfire_from: int | None = None
+    body_code_days: tuple[int, int] | None = None  # [first, last] day the body code is set
     _day: int = 0
 
     @classmethod
@@ -52,6 +57,12 @@ class CarCondition:
             c.oil_low_from = int(rng.integers(0, max(1, days)))
         if c.ev:
             c.soh = 100.0 - age_days / 365 * 2.0 - (20.0 if rng.random() < 0.1 else 0.0)
+        codes = np.random.default_rng(rng.integers(2**32))  # trouble codes: their own draws
+        if c.ice and codes.random() < 0.12:
+            c.misfire_from = int(codes.integers(0, max(1, days)))
+        if codes.random() < 0.12:
+            first = int(codes.integers(0, max(1, days)))
+            c.body_code_days = (first, first + int(codes.integers(2, 8)))
         return c
 
     def new_day(self, day: int) -> None:
@@ -75,6 +86,12 @@ class CarCondition:
             out[OIL] = "LOW" if low else "NORMAL"
         if self.ev:
             out[SOH] = round(self.soh, 1)
+        codes = []
+        if self.misfire_from is not None and self._day >= self.misfire_from:
+            codes.append(MISFIRE)
+        if self.body_code_days and self.body_code_days[0] <= self._day <= self.body_code_days[1]:
+            codes.append(BODY)
+        out[DTC] = sorted(codes)
         return out
 
     def service(self, items: tuple[str, ...], odometer_km: float) -> None:
@@ -89,3 +106,21 @@ class CarCondition:
             self.oil_low_from = None
         if "traction_battery_check" in items:
             self.soh = 96.0
+        if "engine_check" in items:
+            self.misfire_from = None
+
+
+def code_truth(log: list[tuple[int, list[str]]]) -> dict[str, dict[str, Any]]:
+    """Each code of the reports ``(t_ms, codes)``: the first and last report listing it, the
+    report that cleared it (the first after its last, if any), and how many runs of reports
+    listed it."""
+    out: dict[str, dict[str, Any]] = {}
+    times = [t for t, _ in log]
+    for code in sorted({c for _, codes in log for c in codes}):
+        flags = [code in codes for _, codes in log]
+        last = max(i for i, f in enumerate(flags) if f)
+        runs = sum(1 for i, f in enumerate(flags) if f and (i == 0 or not flags[i - 1]))
+        out[code] = {"first_seen_ms": times[flags.index(True)], "last_seen_ms": times[last],
+                     "cleared_ms": times[last + 1] if last + 1 < len(times) else None,
+                     "episodes": runs}
+    return out

@@ -206,6 +206,10 @@ class Schedule:
                 elif values and cond["pattern"] == "in":
                     hits = sorted(set(values) & set(cond["values"]))
                     reading = {"signal": signal, "value": hits[0]} if hits else None
+                elif values and cond["pattern"] == "code_prefix":
+                    hits = sorted({c for codes in values for c in codes
+                                   if any(c.startswith(p) for p in cond["values"])})
+                    reading = {"signal": signal, "value": hits[0]} if hits else None
                 if reading is not None:
                     held.append((cond, {"condition": cond["name"], **reading}))
                     break

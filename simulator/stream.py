@@ -105,6 +105,7 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
          "engine_hours": v.engine_hours, "dealer_id": spec.dealer_id}
         for v in life.schedule.book]
     truth.service = life.schedule.truth()
+    truth.service["dtcs"] = life.dtc_truth()
     truth.meta["consumption"] = life.consumption()
 
 

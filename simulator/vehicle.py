@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulator.condition import CarCondition
+from simulator.condition import DTC, CarCondition, code_truth
 from simulator.dealer_trips import DealerTrips, dealer_points
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
@@ -103,6 +103,8 @@ class VehicleLife:
         # the DBCs carry neither condition signals nor engine hours
         self.reports_condition = spec.wire != "can"
         self.reports_hours = self.has_engine and self.reports_condition
+        self.reports_dtcs = spec.wire in ("msgpack", "json")  # a list: the map contract only
+        self.dtc_log: list[tuple[int, list[str]]] = []
         self.day_hours: float | None = None  # the last engine hours reported so far
         book = initial_book(spec, start, seed)
         self.schedule = Schedule(
@@ -130,6 +132,10 @@ class VehicleLife:
         return {"fuel_l_per_100km": per_100(self.fuel_used_l, self.has_fuel),
                 "energy_kwh_per_100km": per_100(self.energy_used_kwh, self.has_battery),
                 "tank_l": self.tank_l, "battery_kwh": self.battery_kwh}
+
+    def dtc_truth(self) -> dict[str, dict[str, Any]]:
+        """What the gateway must know of each trouble code the car reported."""
+        return code_truth(self.dtc_log)
 
     def day_bounds(self, day: date) -> tuple[int, int]:
         """UTC ms of local midnight starting and ending ``day``."""
@@ -335,6 +341,10 @@ class VehicleLife:
                 continue
             if i == 0 and self.reports_condition:
                 at_start = self.condition.readings(st.odometer)
+                if self.reports_dtcs:
+                    self.dtc_log.append((t, at_start[DTC]))
+                else:
+                    del at_start[DTC]
                 row.update(at_start)
                 self.starts_today.append(at_start)
             if self.reports_hours and i in (0, n - 1):

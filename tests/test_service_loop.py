@@ -184,6 +184,29 @@ async def test_dealer_visits_are_exactly_the_truth(loop_db: tuple[str, dict[str,
     assert len(want) >= 20 and len(others) >= 5  # and stays at a dealer that are not visits
 
 
+async def test_trouble_codes_are_exactly_the_truth(loop_db: tuple[str, dict[str, Any]]
+                                                  ) -> None:
+    """Per vehicle and code: first and last report listing it, the report that cleared
+    it, how many times it was set; a misfire code makes engine_check due (checked with the
+    other announcements), a body code that clears on its own makes nothing due."""
+    url, truth = loop_db
+    want = {(vin, code, c["first_seen_ms"], c["last_seen_ms"], c["cleared_ms"], c["episodes"])
+            for vin, v in truth["vehicles"].items() for code, c in v["service"]["dtcs"].items()}
+    got = set(await _rows(
+        url, "SELECT v.vin, d.code, (extract(epoch FROM d.first_seen) * 1000)::bigint,"
+             " (extract(epoch FROM d.last_seen) * 1000)::bigint,"
+             " (extract(epoch FROM d.cleared_at) * 1000)::bigint, d.episodes"
+             " FROM vehicle_dtcs d JOIN vehicles v ON v.id = d.vehicle_id"))
+    assert sorted(got - want) == [] and sorted(want - got) == []
+    codes = {code for _, code, *_ in want}
+    assert {"P0302", "B1A00"} <= codes
+    assert any(c[4] is not None for c in want) and any(c[4] is None for c in want)
+    misfires = {(vin, r["reading"]["value"]) for vin, v in truth["vehicles"].items()
+                for r in v["service"]["reminders"]
+                if r.get("reading", {}).get("condition") == "engine_misfire"}
+    assert misfires and {code for _, code in misfires} == {"P0302"}
+
+
 async def test_predicted_dates_against_the_day_the_car_got_there(
         loop_db: tuple[str, dict[str, Any]]) -> None:
     """Each due-soon item predicted by distance: the first day the simulated car's day-end

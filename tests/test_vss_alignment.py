@@ -97,3 +97,13 @@ def test_a_vss6_vehicle_delivers_every_catalog_signal() -> None:
     assert readings.rejections == []
     got = {c: v[0] for c, v in readings.columns.items()}
     assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("release", ["4.0", "6.0"])
+def test_list_signals_are_string_lists_of_the_release(release: str) -> None:
+    """Trouble codes: a string[] in VSS 4.0's OBD branch and in VSS 6.0's OBD overlay, under
+    the same name."""
+    lists = load_catalog().lists
+    assert set(lists) == {"Vehicle.OBD.DTCList"}
+    for name in lists:
+        assert spec(release)[name]["datatype"] == "string[]"

@@ -63,6 +63,20 @@ async def test_redelivery_and_resend_are_stored_once_and_merged(writer: BatchWri
     assert (await rows(writer, "SELECT count(*) FROM ingest_log"))[0][0] == 2
 
 
+async def test_trouble_code_reports_are_stored_once_with_empty_lists(writer: BatchWriter
+                                                                      ) -> None:
+    a = env(1, {"Vehicle.OBD.DTCList": [["P0302", "B1A00"], [], None],
+                "Vehicle.Speed": [0.0, 1.0, 2.0]}, [0, 1000, 2000])
+    again = env(2, {"Vehicle.OBD.DTCList": [[]]}, [1000])  # resent: the first report stays
+    only = env(3, {"Vehicle.OBD.DTCList": [["U0100"]]}, [5000])
+    result = await writer.write_isolating([a, again, only])
+    assert (result.messages, result.dead_letters) == (3, 0)
+    got = await rows(writer, f"SELECT (extract(epoch FROM ts)*1000)::bigint - {T0}, codes"
+                             " FROM dtc_reports ORDER BY ts")
+    assert got == [(0, ["B1A00", "P0302"]), (1000, []), (5000, ["U0100"])]
+    assert (await rows(writer, "SELECT count(*) FROM dead_letters"))[0][0] == 0
+
+
 async def test_odometer_going_backwards_is_kept_and_flagged(writer: BatchWriter) -> None:
     await writer.write_isolating([env(1, {"Vehicle.TraveledDistance": [100.0, 100.5]}, [0, 1000])])
     await writer.write_isolating([env(2, {"Vehicle.TraveledDistance": [99.0, 100.6]},

@@ -109,6 +109,14 @@ def _timescale_ddl() -> list[str]:
     return out
 
 
+def dtc_ddl(layout: Layout) -> list[str]:
+    """The trouble-code reports (``Vehicle.OBD.DTCList``): one row per reporting instant,
+    the codes active then (empty: none). Few rows per vehicle, so a plain table."""
+    return ["""CREATE TABLE IF NOT EXISTS dtc_reports (
+        vehicle_id int NOT NULL, ts timestamptz NOT NULL, codes text[] NOT NULL DEFAULT '{}',
+        PRIMARY KEY (vehicle_id, ts))"""]
+
+
 def time_index_ddl(layout: Layout) -> list[str]:
     """No time-only indexes on hypertables. Every read goes by vehicle and time, and with a
     (time) index beside the (vehicle, time) key the planner scanned a whole day of the fleet

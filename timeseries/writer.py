@@ -113,6 +113,7 @@ class BatchWriter:
             result.rows = len(rows)
             result.values = sum(r.value_count for _, r in fresh)
             result.events, event_times = await self._events(fresh)
+            event_times += await self._dtc_reports(fresh)
             result.dead_letters = await self._dead_letters(batch)
             await self._touch_vehicles(accepted, rows, event_times)
             await journal.finish(conn, [e.digest for e in batch])
@@ -207,6 +208,28 @@ class BatchWriter:
              "attrs": attrs},
         )
         return cur.rowcount, list(zip(vehicle_ids, times, strict=True))
+
+    async def _dtc_reports(self, fresh: list[tuple[Envelope, Readings]]
+                           ) -> list[tuple[int, int]]:
+        """Store the trouble-code reports; returns (vehicle id, t_ms) of each."""
+        vehicle_ids: list[int] = []
+        times: list[int] = []
+        codes: list[str] = []
+        for _, r in fresh:
+            vid = self.vehicles.get(r.vin).id
+            for t, report in r.dtc_reports:
+                vehicle_ids.append(vid)
+                times.append(t)
+                codes.append(",".join(report))  # codes never hold a comma (catalog pattern)
+        if vehicle_ids:
+            await self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO dtc_reports (vehicle_id, ts, codes) SELECT u.v, {ts},"
+                    " coalesce(string_to_array(nullif(u.c, ''), ','), ARRAY[]::text[])"
+                    " FROM unnest(%(v)s::int[], %(t)s::bigint[], %(c)s::text[]) AS u(v, t, c)"
+                    " ON CONFLICT DO NOTHING"
+                ).format(ts=_ts("u.t")), {"v": vehicle_ids, "t": times, "c": codes})
+        return list(zip(vehicle_ids, times, strict=True))
 
     async def _dead_letters(self, batch: Sequence[Envelope]) -> int:
         bad = [e for e in batch if e.rejections]

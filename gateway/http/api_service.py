@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from decoders.errors import REJECT_CODES
-from features import queries, registry
+from features import dtcs, queries, registry, visit_store
 from features.feed import FEED_TYPES
 from features.service import to_json
 from gateway.http.auth import requires
@@ -47,6 +47,23 @@ async def get_service(request: web.Request) -> web.Response:
             **(to_json(status) if status else {
                 "status": None, "history": "known" if book else "unknown", "items": []})}
     return ok(body)
+
+
+@requires("read")
+async def get_dtcs(request: web.Request) -> web.Response:
+    """The vehicle's trouble codes: active ones first, each with first and last seen, when
+    it cleared and how many times it was set."""
+    vin, vid = await vehicle_id(request)
+    async with request.app[POOL].connection() as conn:
+        return ok({"vin": vin, "codes": await dtcs.of_vehicle(conn, vid)})
+
+
+@requires("read")
+async def get_visits(request: web.Request) -> web.Response:
+    """The vehicle's dealer visits, oldest first."""
+    vin, vid = await vehicle_id(request)
+    async with request.app[POOL].connection() as conn:
+        return ok({"vin": vin, "visits": await visit_store.visits_json(conn, vid)})
 
 
 @requires("read")
@@ -101,6 +118,8 @@ def routes(app: web.Application) -> None:
     """Attach the handlers."""
     app.router.add_post("/v1/vehicles/{vin}/services", add_service)
     app.router.add_get("/v1/vehicles/{vin}/service", get_service)
+    app.router.add_get("/v1/vehicles/{vin}/dtcs", get_dtcs)
+    app.router.add_get("/v1/vehicles/{vin}/visits", get_visits)
     app.router.add_get("/v1/events", feed)
     app.router.add_get("/v1/dead-letters", dead_letters)
     app.router.add_post(r"/v1/dead-letters/{id:\d+}:retry", retry_dead_letter)

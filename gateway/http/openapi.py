@@ -135,6 +135,21 @@ def _usage_ops() -> dict[str, Any]:
                 "history": {"type": "string", "enum": ["known", "unknown"]},
                 "records": ITEMS, "items": ITEMS, "next": {"type": ["object", "null"]}}}),
             **e4})},
+        "/v1/vehicles/{vin}/dtcs": {"get": _op(
+            "Trouble codes (Vehicle.OBD.DTCList): active first; first/last seen, cleared",
+            READ, [VIN], {**_ok({"type": "object", "required": ["vin", "codes"], "properties": {
+                "vin": {"type": "string"}, "codes": {"type": "array", "items": {
+                    "type": "object", "required": ["code", "active", "first_seen",
+                                                   "last_seen", "cleared_at", "episodes"],
+                    "properties": {"code": {"type": "string"}, "active": {"type": "boolean"},
+                                   "first_seen": {"type": "string"},
+                                   "last_seen": {"type": "string"},
+                                   "cleared_at": {"type": ["string", "null"]},
+                                   "episodes": {"type": "integer"}}}}}}), **e4})},
+        "/v1/vehicles/{vin}/visits": {"get": _op(
+            "Dealer visits seen from the car's position", READ, [VIN], {
+                **_ok({"type": "object", "required": ["vin", "visits"], "properties": {
+                    "vin": {"type": "string"}, "visits": ITEMS}}), **e4})},
     }
 
 
