@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from features import feed, profile_store
+from features import feed, profile_store, silence
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history
@@ -36,6 +36,7 @@ class DeriveSettings:
     settle_s: int = 3600           # a local day is final once data is this far past its end
     disagreement_km: float = 1000  # vehicle's DistanceToService vs ours
     visit_minutes: float = 30      # a stay at a dealer this long in opening hours is a visit
+    silent_hours: float = 48       # no message this long: silent, days settle on the clock
 
 
 @dataclass(slots=True)
@@ -143,6 +144,33 @@ class Deriver:
             log.debug("derived %s: %d hours, %d days", v.vin, len(hours), len(days))
             return True
 
+    async def settle_by_clock(self, now: datetime) -> int:
+        """Vehicles without any message for ``silent_hours``: their days settle on the wall
+        clock (activity moves on as days pass without driving) and each silence is one
+        ``vehicle_silent`` event. Returns the vehicles settled."""
+        silent_since = now - timedelta(hours=self.settings.silent_hours)
+        cur = await self.conn.execute(
+            "SELECT id, last_seen FROM vehicles WHERE last_sample_at IS NOT NULL"
+            " AND last_seen < %s ORDER BY id", (silent_since,))
+        done = 0
+        for vid, last_seen in await cur.fetchall():
+            async with self.conn.transaction():
+                cur = await self.conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)",
+                                              (VEHICLE_LOCK, vid))
+                row = await cur.fetchone()
+                v = await self._load(vid) if row and row[0] else None
+                if v is None:
+                    continue
+                settled = local_day(_ms(now) - self.settings.settle_s * 1000, v.tz) \
+                    - timedelta(days=1)
+                await self._segments(v, set(), settled)
+                await profile_store.mark(self.conn, vid)
+                self.events_emitted += await silence.emit_silent(
+                    self.conn, v.id, v.vin, v.owner_id, v.dealer_id, last_seen,
+                    self.settings.silent_hours)
+                done += 1
+        return done
+
     async def _load(self, vid: int) -> _Vehicle | None:
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -156,11 +184,18 @@ class Deriver:
         r["tz"] = ZoneInfo(r.pop("timezone") or self.settings.default_timezone)
         return _Vehicle(**r)
 
-    async def _segments(self, v: _Vehicle, days: set[date]) -> None:
-        if v.last_sample_at is None or not days:
+    async def _segments(self, v: _Vehicle, days: set[date],
+                        clock_settled: date | None = None) -> None:
+        """Activity per settled day from the first changed day on. Days settle on the data
+        clock, or for a silent vehicle (``clock_settled``) on the wall clock; with new data
+        the days the wall clock settled beyond the data are provisional and go."""
+        if v.last_sample_at is None or (not days and clock_settled is None):
             return
-        settled_to = local_day(_ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) \
-            - timedelta(days=1)
+        settled_to = clock_settled or local_day(
+            _ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) - timedelta(days=1)
+        if clock_settled is None:
+            await self.conn.execute("DELETE FROM segment_days WHERE vehicle_id = %s AND day > %s",
+                                    (v.id, settled_to))
         cur = await self.conn.execute(
             "SELECT (SELECT min(day) FROM daily_usage WHERE vehicle_id = %s),"
             " (SELECT max(day) FROM segment_days WHERE vehicle_id = %s)", (v.id, v.id))
@@ -169,9 +204,10 @@ class Deriver:
         first_day, last_done = row
         if first_day is None:
             return
-        start = min(days)
+        start = min(days) if days else first_day
         if last_done is not None:
-            start = min(start, last_done + timedelta(days=1))
+            start = min(start, last_done + timedelta(days=1)) if days \
+                else last_done + timedelta(days=1)
         start = max(start, first_day)
         if start > settled_to:
             return
@@ -182,10 +218,10 @@ class Deriver:
         daily = {d: (km, n) for d, km, n in await cur.fetchall()}
         history = activity_history(daily, first_day, start, settled_to, self.settings.activity)
         cur = await self.conn.execute(
-            "SELECT activity FROM segment_days WHERE vehicle_id = %s AND day = %s",
+            "SELECT day, activity FROM segment_days WHERE vehicle_id = %s AND day >= %s",
             (v.id, start - timedelta(days=1)))
-        prev_row = await cur.fetchone()
-        prev = prev_row[0] if prev_row else None
+        before: dict[date, str] = dict(await cur.fetchall())
+        prev = before.get(start - timedelta(days=1))
         async with self.conn.cursor() as c:
             await c.executemany(
                 "INSERT INTO segment_days (vehicle_id, day, activity) VALUES (%s, %s, %s)"
@@ -193,15 +229,17 @@ class Deriver:
                 [(v.id, d, a) for d, a in sorted(history.items())])
         for day, label in sorted(history.items()):
             if prev is not None and prev != label:
-                await self._emit_segment_change(v, day, prev, label)
+                await self._emit_segment_change(v, day, prev, label, before.get(day))
             prev = label
         await self.conn.execute("UPDATE vehicles SET activity = %s WHERE id = %s",
                                 (history[settled_to], v.id))
 
-    async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str) -> None:
+    async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str,
+                                   was: str | None) -> None:
         payload = {"vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id,
                    "day": day.isoformat(), "from": frm, "to": to,
-                   "churn_warning": to in CHURN_WARNING}
+                   "churn_warning": to in CHURN_WARNING,
+                   "correction": was is not None and was != to}
         at = datetime(day.year, day.month, day.day, tzinfo=v.tz) + timedelta(days=1)
         if await feed.emit(self.conn, f"segment_changed:{v.vin}:{day}:{frm}:{to}",
                            "segment_changed", v.id, at, payload):

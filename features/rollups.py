@@ -173,6 +173,17 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         dom = domains.get(kind, "other")
         per_day = cockpit.setdefault(day, {})
         per_day[dom] = per_day.get(dom, 0) + int(n)
+    known = set(load_catalog().domains)  # unknown event types count as "other": not one
+    first_use = {dom: min(d for d, per in cockpit.items() if per.get(dom))
+                 for dom in {k for per in cockpit.values() for k, n in per.items()
+                             if n and k in known}}
+    if first_use:
+        await conn.execute(
+            "INSERT INTO vehicle_domains (vehicle_id, domain, first_day) SELECT %(v)s, u.d,"
+            " u.f FROM unnest(%(d)s::text[], %(f)s::date[]) AS u(d, f)"
+            " ON CONFLICT (vehicle_id, domain) DO UPDATE SET"
+            " first_day = least(vehicle_domains.first_day, EXCLUDED.first_day)",
+            {"v": vid, "d": list(first_use), "f": list(first_use.values())})
     rows = []
     for day in day_list:
         t = trip_agg.get(day, (0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0.0, 0.0, 0))

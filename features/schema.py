@@ -190,3 +190,18 @@ def vehicle_dtcs_ddl(layout: Layout) -> list[str]:
         cleared_at timestamptz,
         episodes int NOT NULL,
         PRIMARY KEY (vehicle_id, code))"""]
+
+
+def lifetime_ddl(layout: Layout) -> list[str]:
+    """The day each vehicle first used each cockpit domain (lifetime maturity), filled from
+    the daily usage already derived."""
+    return [
+        """CREATE TABLE IF NOT EXISTS vehicle_domains (
+            vehicle_id int NOT NULL, domain text NOT NULL, first_day date NOT NULL,
+            PRIMARY KEY (vehicle_id, domain))""",
+        """INSERT INTO vehicle_domains (vehicle_id, domain, first_day)
+            SELECT d.vehicle_id, c.key, min(d.day) FROM daily_usage d,
+            jsonb_each_text(d.cockpit) AS c WHERE c.value::int > 0 AND c.key <> 'other'
+            GROUP BY 1, 2
+            ON CONFLICT DO NOTHING""",
+    ]

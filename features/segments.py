@@ -1,9 +1,12 @@
-"""Activity (active / declining / lapsing / dormant) per settled day, and maturity."""
+"""Activity (active / declining / lapsing / dormant) per settled day, and lifetime maturity."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
+from importlib import resources
 from typing import Literal
 
 import numpy as np
@@ -60,14 +63,35 @@ def activity_history(daily: dict[date, tuple[float, int]], first_day: date, star
     return out
 
 
-def maturity(delivered_on: date | None, as_of: date, breadth: int) -> str:
-    """novice (< 90 days owned or < 3 cockpit domains), expert (> 365 days and >= 5
-    domains), regular otherwise; ``unknown`` for unregistered vehicles."""
+@dataclass(frozen=True, slots=True)
+class MaturityLevel:
+    """A level and the lifetime thresholds that reach it (features/data/maturity.json)."""
+
+    name: str
+    owned_days: int
+    km: float
+    domains: int
+
+
+@cache
+def maturity_levels() -> tuple[MaturityLevel, ...]:
+    """The levels above novice, lowest first."""
+    raw = json.loads((resources.files("features") / "data" / "maturity.json").read_text())
+    levels = tuple(MaturityLevel(e["name"], int(e["owned_days"]), float(e["km"]),
+                                 int(e["domains"])) for e in raw["levels"])
+    if [lv.name for lv in levels] != ["regular", "expert"]:
+        raise ValueError("maturity.json: the levels are regular, then expert")
+    return levels
+
+
+def maturity(delivered_on: date | None, as_of: date, km: float | None, domains: int) -> str:
+    """novice, regular or expert from the lifetime so far: days owned, the odometer and the
+    cockpit domains ever used; ``unknown`` for unregistered vehicles."""
     if delivered_on is None:
         return "unknown"
     owned = (as_of - delivered_on).days
-    if owned < 90 or breadth < 3:
-        return "novice"
-    if owned > 365 and breadth >= 5:
-        return "expert"
-    return "regular"
+    out = "novice"
+    for level in maturity_levels():
+        if owned >= level.owned_days and (km or 0.0) >= level.km and domains >= level.domains:
+            out = level.name
+    return out

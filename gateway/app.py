@@ -95,7 +95,7 @@ def derive_settings(s: Settings) -> DeriveSettings:
         trips=TripRules(parking_s=s.parking_minutes * 60, gap_s=s.gap_minutes * 60,
                         min_km=s.min_trip_m / 1000, min_s=s.min_trip_s),
         default_timezone=s.default_timezone, settle_s=s.settle_minutes * 60,
-        visit_minutes=s.visit_minutes)
+        visit_minutes=s.visit_minutes, silent_hours=s.silent_hours)
 
 
 async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
@@ -110,6 +110,9 @@ async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
                         refreshed = time.monotonic()
                         n = await profile_store.refresh_due(conn, datetime.now(UTC).date())
                         metrics.profiles_refreshed.inc(n)
+                        emitted = deriver.events_emitted
+                        await deriver.settle_by_clock(datetime.now(UTC))
+                        metrics.feed_events.inc(deriver.events_emitted - emitted)
                     started = time.perf_counter()
                     emitted, errors = deriver.events_emitted, deriver.errors
                     done = await deriver.run_pending(200)

@@ -6,6 +6,7 @@ import psycopg
 
 from features.schema import (
     derived_ddl,
+    lifetime_ddl,
     service_loop_ddl,
     serving_ddl,
     vehicle_dtcs_ddl,
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "dealer visits: trip end positions, geofences, opening hours", (visits_ddl,)),
     Migration(9, "diagnostic trouble codes: reports and per-vehicle codes", (dtc_ddl,
                                                                           vehicle_dtcs_ddl)),
+    Migration(10, "lifetime maturity: first use of each cockpit domain", (lifetime_ddl,)),
 )
 
 

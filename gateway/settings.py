@@ -101,6 +101,9 @@ class Settings:
                                   " end (segments)", 0, 10_080)
     visit_minutes: int = setting(30, "derivation", "a stay inside a dealer's geofence this"
                                  " long in its opening hours is a visit", 1, 1440)
+    silent_hours: int = setting(48, "derivation", "a vehicle without any message this long"
+                                " is silent: one vehicle_silent event, its days settle on the"
+                                " wall clock", 1, 8760)
     log_level: str = setting("INFO", "logging", "DEBUG, INFO, WARNING or ERROR")
 
     @property

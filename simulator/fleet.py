@@ -58,6 +58,7 @@ class VehicleSpec:
     dealer_lat: float = 0.0
     dealer_lon: float = 0.0
     stops: tuple[tuple[int, int, bool], ...] = ()  # (day, minutes, on a Sunday): not visits
+    silent_from_day: int | None = None  # the box stops sending anything from this day on
 
 
 
@@ -78,9 +79,10 @@ def _wire(pick: float, json_share: float, can_share: float, pb_share: float) -> 
 
 def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.1,
                catchup_share: float = 0.05, can_share: float = 0.0,
-               pb_share: float = 0.0) -> list[VehicleSpec]:
+               pb_share: float = 0.0, silent_share: float = 0.0) -> list[VehicleSpec]:
     """``n`` vehicles; the same seed always gives the same fleet. The shares split the
-    fleet by wire format (the rest publishes MessagePack)."""
+    fleet by wire format (the rest publishes MessagePack); ``silent_share`` of the cars
+    (in runs of 20 days or more) stop sending anything at some day (an unplugged box)."""
     fleet = []
     dealers = make_dealers(seed)
     for i in range(n):
@@ -121,6 +123,10 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             owner_channel=str(more.choice(CHANNELS)), responds=bool(more.random() < 0.7),
             partial=bool(more.random() < 0.2))
         fleet[-1] = _dealer_habits(fleet[-1], dealers, days, np.random.default_rng([seed, i, 8]))
+        quiet = np.random.default_rng([seed, i, 10])
+        if days >= 20 and quiet.random() < silent_share:
+            fleet[-1] = replace(fleet[-1], silent_from_day=int(quiet.integers(days // 3,
+                                                                              days - 8)))
     return fleet
 
 

@@ -47,7 +47,8 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "delivered_on": spec.delivered_on.isoformat(), "owner_id": spec.owner_id,
             "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
             "wire": spec.wire, "dormant_from_day": spec.dormant_from_day,
-            "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel}
+            "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel,
+            "silent_from_day": spec.silent_from_day}
     truth = fleet_truth.vehicles[spec.vin] = VehicleTruth(spec.vin, meta)
     life = VehicleLife(spec, start, days, seed, heartbeat_s, truth, sample_s)
     rng = np.random.default_rng([seed, spec.index, 3])

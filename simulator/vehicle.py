@@ -148,6 +148,8 @@ class VehicleLife:
         """``(day_end_ms, chunk)`` for every chunk, in time order."""
         t = self.day_bounds(self.start)[0]
         for d in range(self.days):
+            if self.spec.silent_from_day is not None and d >= self.spec.silent_from_day:
+                return  # the box is unplugged: nothing more is sent, or known
             day = self.start + timedelta(days=d)
             lo, hi = self.day_bounds(day)
             truth = self.truth.day(day.isoformat())

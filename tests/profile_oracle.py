@@ -53,7 +53,8 @@ def _ratio(a: float, b: float) -> float | None:
 
 def compute(d: DailyRows, window: int, as_of: date, model: str | None,
             delivered_on: date | None, last_drive: date | None,
-            odometer_km: float | None, activity: str | None) -> dict[str, Any]:
+            odometer_km: float | None, activity: str | None,
+            lifetime_domains: int = 0) -> dict[str, Any]:
     """Features of the last ``window`` days of ``d`` (``d`` spans 2 windows ending as_of)."""
     cur = slice(window, 2 * window)
     km = float(d.km[cur].sum())
@@ -93,7 +94,7 @@ def compute(d: DailyRows, window: int, as_of: date, model: str | None,
         "odometer_km": round(odometer_km, 1) if odometer_km is not None else None,
         "km_trend": _ratio(km - prev_km, prev_km),
         "activity": activity,
-        "maturity": maturity(delivered_on, as_of, breadth),
+        "maturity": maturity(delivered_on, as_of, odometer_km, lifetime_domains),
     }
 
 
@@ -134,4 +135,8 @@ async def oracle_profile(conn: psycopg.AsyncConnection, vid: int, window: int,
     assert row is not None
     model, delivered_on, _activity_now, last_drive, odometer, activity = row
     daily = await load_daily(conn, vid, as_of, window)
-    return compute(daily, window, as_of, model, delivered_on, last_drive, odometer, activity)
+    cur = await conn.execute("SELECT cockpit FROM daily_usage WHERE vehicle_id = %s"
+                             " AND day <= %s", (vid, as_of))
+    used = {k for (c,) in await cur.fetchall() for k, n in c.items() if n and k in DOMAINS}
+    return compute(daily, window, as_of, model, delivered_on, last_drive, odometer, activity,
+                   len(used))

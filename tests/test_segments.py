@@ -39,9 +39,25 @@ def test_days_before_first_data_are_unknown_not_idle() -> None:
     assert set(h.values()) == {"active"}
 
 
-def test_maturity() -> None:
-    assert maturity(None, D0, 8) == "unknown"
-    assert maturity(D0 - timedelta(days=30), D0, 8) == "novice"
-    assert maturity(D0 - timedelta(days=400), D0, 2) == "novice"
-    assert maturity(D0 - timedelta(days=200), D0, 6) == "regular"
-    assert maturity(D0 - timedelta(days=400), D0, 5) == "expert"
+def test_maturity_is_lifetime_and_needs_every_threshold_of_a_level() -> None:
+    old = D0 - timedelta(days=400)
+    assert maturity(None, D0, 50_000.0, 8) == "unknown"
+    assert maturity(D0 - timedelta(days=30), D0, 50_000.0, 8) == "novice"  # owned too short
+    assert maturity(old, D0, 50_000.0, 2) == "novice"            # too few cockpit domains
+    assert maturity(old, D0, 1_500.0, 8) == "novice"             # too few km
+    assert maturity(D0 - timedelta(days=200), D0, 9_000.0, 6) == "regular"
+    assert maturity(old, D0, 9_000.0, 6) == "regular"            # expert needs 15,000 km
+    assert maturity(old, D0, 15_000.0, 5) == "expert"
+    assert maturity(old, D0, None, 8) == "novice"                # no odometer: no km yet
+
+
+def test_maturity_never_falls_as_time_passes() -> None:
+    """Its inputs only grow (days owned, the odometer, domains ever used), so a quiet
+    month, which changes none of them, keeps the level."""
+    delivered, seen = D0 - timedelta(days=100), []
+    for day in range(400):
+        km = 20.0 * min(day, 200) + 2_000  # drives, then stops for good
+        seen.append(maturity(delivered, D0 + timedelta(days=day), km, 3 + day // 150))
+    ranks = ["novice", "regular", "expert"]
+    assert [ranks.index(m) for m in seen] == sorted(ranks.index(m) for m in seen)
+    assert seen[0] == "regular" and seen[-1] == "regular"  # 6,000 km never reach expert

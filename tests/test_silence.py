@@ -1,0 +1,166 @@
+"""Silent cars against the simulator's truth: boxes that stop sending anything have their
+days settle on the wall clock (activity moves on to declining, lapsing, dormant with
+churn warnings) and one ``vehicle_silent`` event each; cars that still send (parked ones
+send heartbeats) are not silent; a car whose backlog arrives late is corrected to exactly
+the history of live ingestion, with the corrections flagged on the feed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from features.engine import Deriver, DeriveSettings
+from features.segments import ActivityRules, activity_history
+from gateway.decode import decode_envelope
+from gateway.schema import migrate
+from localservices import create_database, drop_database
+from simulator.fleet import make_fleet
+from simulator.stream import Faults, Outgoing, fleet_stream
+from simulator.truth import FleetTruth
+from tests.direct_ingest import derive_all, register_fleet
+from timeseries.db import connect
+from timeseries.writer import BatchWriter
+
+pytestmark = pytest.mark.live
+VEHICLES, DAYS, SEED = 24, 60, 41
+SETTLE = timedelta(hours=1)
+
+
+async def _ingest(writer: BatchWriter, deriver: Deriver, msgs: list[Outgoing]) -> None:
+    """As live ingestion: each message received when it was sent."""
+    for i in range(0, len(msgs), 500):
+        await writer.write_isolating([decode_envelope(m.topic, m.payload, m.send_ms)
+                                      for m in msgs[i:i + 500]])
+        if i // 500 % 8 == 7:
+            await deriver.run_pending()
+    await derive_all(deriver)
+
+
+def _history(v: dict[str, Any], end: date, before: str = "9999") -> dict[str, str]:
+    """The activity of each day up to ``end`` from the truth's days before ``before``."""
+    daily = {date.fromisoformat(d): (t["km"], len(t["trips"])) for d, t in v["days"].items()
+             if d < before}
+    first = min(daily)
+    return {d.isoformat(): a for d, a in
+            activity_history(daily, first, first, end, ActivityRules()).items()}
+
+
+def _wall_settled(now: datetime, tz: str) -> date:
+    return (now - SETTLE).astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
+    start = date.today() - timedelta(days=DAYS + 2)
+    fleet = make_fleet(VEHICLES, DAYS, start, SEED, silent_share=0.3)
+    truth = FleetTruth()
+    msgs = list(fleet_stream(fleet, start, DAYS, SEED, 3600, Faults(duplicates=0.02,
+                                                                    reorder=0.02),
+                             truth, sample_s=10))
+    tj = truth.to_json()
+    silent = {s.vin for s in fleet if s.silent_from_day is not None}
+    late = next(s for s in fleet if s.silent_from_day is None and s.dormant_from_day is None
+                and s.offline_from_day is None)
+    cut = int(datetime.combine(start + timedelta(days=DAYS - 20), datetime.min.time(),
+                               ZoneInfo(late.tz)).timestamp() * 1000)
+    held = [m for m in msgs if late.vin in m.topic and m.send_ms >= cut]
+    live = [m for m in msgs if not (late.vin in m.topic and m.send_ms >= cut)]
+    url = create_database()
+    conn = await connect(url)
+    layout = await migrate(conn)
+    await register_fleet(conn, tj["vehicles"])
+    # registered when the simulated period began (registration sets last contact to now)
+    await conn.execute("UPDATE vehicles SET last_seen = %s",
+                       (datetime.combine(start, datetime.min.time(), UTC),))
+    dconn = await connect(url)
+    deriver = Deriver(dconn, DeriveSettings(silent_hours=48))
+    await _ingest(BatchWriter(conn, layout), deriver, live)
+    now = datetime.fromtimestamp(max(m.send_ms for m in live) / 1000, UTC) + SETTLE
+    settled = await deriver.settle_by_clock(now)
+    state: dict[str, Any] = {"url": url, "truth": tj, "silent": silent, "late": late.vin,
+                             "now": now, "settled": settled,
+                             "cut_day": (start + timedelta(days=DAYS - 20)).isoformat()}
+    state["before"] = await _segments(url)
+    state["events_before"] = await _events(url)
+    await _ingest(BatchWriter(conn, layout), deriver, held)
+    await deriver.settle_by_clock(now)  # the late car sent again: it is not silent now
+    state["after"] = await _segments(url)
+    state["events_after"] = await _events(url)
+    await conn.close()
+    await dconn.close()
+    yield state
+    drop_database(url)
+
+
+async def _segments(url: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    async with await connect(url) as conn:
+        cur = await conn.execute("SELECT v.vin, s.day, s.activity FROM segment_days s"
+                                 " JOIN vehicles v ON v.id = s.vehicle_id")
+        for vin, day, activity in await cur.fetchall():
+            out.setdefault(vin, {})[day.isoformat()] = activity
+    return out
+
+
+async def _events(url: str) -> list[tuple[str, dict[str, Any]]]:
+    async with await connect(url) as conn:
+        cur = await conn.execute("SELECT type, payload FROM feed_events WHERE type IN"
+                                 " ('vehicle_silent', 'segment_changed') ORDER BY id")
+        return list(await cur.fetchall())
+
+
+async def test_silent_cars_settle_on_the_wall_clock_as_the_truth_says(
+        silent_fleet: dict[str, Any]) -> None:
+    truth, now = silent_fleet["truth"], silent_fleet["now"]
+    assert len(silent_fleet["silent"]) >= 4
+    got = silent_fleet["before"]
+    for vin, v in truth["vehicles"].items():
+        last = date.fromisoformat(max(v["days"]))
+        if vin in silent_fleet["silent"]:
+            want = _history(v, _wall_settled(now, v["meta"]["timezone"]))
+        elif vin == silent_fleet["late"]:  # its last 20 days not received yet
+            want = _history(v, _wall_settled(now, v["meta"]["timezone"]),
+                            silent_fleet["cut_day"])
+        else:
+            want = _history(v, last - timedelta(days=1))
+        assert got[vin] == want, vin
+    labels = {got[vin][max(got[vin])] for vin in silent_fleet["silent"]}
+    assert {"lapsing", "dormant"} & labels  # the unplugged boxes drifted away
+
+
+async def test_one_silent_event_per_silent_car_and_churn_warnings_on_their_days(
+        silent_fleet: dict[str, Any]) -> None:
+    events = silent_fleet["events_before"]
+    silent = sorted(p["vin"] for kind, p in events if kind == "vehicle_silent")
+    assert silent == sorted(silent_fleet["silent"] | {silent_fleet["late"]})
+    for vin in silent_fleet["silent"]:
+        hist = silent_fleet["before"][vin]
+        days = sorted(hist)
+        want = {(d, hist[p], hist[d]) for p, d in pairwise(days)
+                if hist[p] != hist[d]}
+        got = {(p["day"], p["from"], p["to"]) for kind, p in events
+               if kind == "segment_changed" and p["vin"] == vin}
+        assert got == want, vin
+        assert all(p["churn_warning"] == (p["to"] in ("lapsing", "dormant"))
+                   for kind, p in events if kind == "segment_changed" and p["vin"] == vin)
+
+
+async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
+        silent_fleet: dict[str, Any]) -> None:
+    vin = silent_fleet["late"]
+    v = silent_fleet["truth"]["vehicles"][vin]
+    last = date.fromisoformat(max(v["days"]))
+    before, after = silent_fleet["before"][vin], silent_fleet["after"][vin]
+    assert after == _history(v, last - timedelta(days=1))  # exactly as if it had been live
+    assert before != after  # the wall clock had moved it on while its data was missing
+    corrections = [p for kind, p in silent_fleet["events_after"][
+        len(silent_fleet["events_before"]):] if kind == "segment_changed" and p["vin"] == vin]
+    assert corrections and all(p["correction"] for p in corrections
+                               if before.get(p["day"]) not in (None, p["to"]))
+    for other in silent_fleet["silent"]:  # nothing changed for the cars still silent
+        assert silent_fleet["after"][other] == silent_fleet["before"][other]
