@@ -14,9 +14,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from features import feed, profile_store, silence
+from features.matrix import strategy
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
-from features.segments import CHURN_WARNING, ActivityRules, activity_history
+from features.segments import CHURN_WARNING, ActivityRules, activity_history, maturity
 from features.service_pass import service_pass
 from features.trips import TripRules
 from timeseries.writer import HOUR_MS
@@ -236,10 +237,20 @@ class Deriver:
 
     async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str,
                                    was: str | None) -> None:
+        cur = await self.conn.execute(
+            "SELECT coalesce((SELECT t.end_odometer FROM trips t WHERE t.vehicle_id = %(v)s"
+            " AND t.local_day <= %(d)s AND t.end_odometer IS NOT NULL ORDER BY t.start_ts DESC"
+            " LIMIT 1), (SELECT odometer_km FROM vehicles WHERE id = %(v)s)),"
+            " (SELECT count(*) FROM vehicle_domains WHERE vehicle_id = %(v)s"
+            " AND first_day <= %(d)s)", {"v": v.id, "d": day})
+        row = await cur.fetchone()
+        assert row is not None
+        mature = maturity(v.delivered_on, day, row[0], int(row[1]))
         payload = {"vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id,
                    "day": day.isoformat(), "from": frm, "to": to,
                    "churn_warning": to in CHURN_WARNING,
-                   "correction": was is not None and was != to}
+                   "correction": was is not None and was != to, "maturity": mature,
+                   "strategy": strategy(to, mature)}
         at = datetime(day.year, day.month, day.day, tzinfo=v.tz) + timedelta(days=1)
         if await feed.emit(self.conn, f"segment_changed:{v.vin}:{day}:{frm}:{to}",
                            "segment_changed", v.id, at, payload):

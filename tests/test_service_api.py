@@ -238,6 +238,12 @@ def test_status_page_counts_reminders_and_events(
         db, "SELECT count(*) FROM service_reminders")[0][0]
     assert status["events"].get("service_due_soon", 0) + status["events"].get(
         "service_overdue", 0) > 0
+    # the matrix of yesterday: the same counts as the matrix endpoint
+    cells = status["matrix"]["cells"]
+    body = api.get(f"/v1/segments/matrix?as_of={status['matrix']['as_of']}")
+    assert cells == {a: {m: c["count"] for m, c in row.items()}
+                     for a, row in body["cells"].items()}
+    assert sum(n for row in cells.values() for n in row.values()) == body["total"] > 0
 
 
 def _iso_ms(ms: int | None) -> str | None:

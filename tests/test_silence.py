@@ -1,11 +1,13 @@
-"""Silent cars against the simulator's truth: boxes that stop sending anything have their
-days settle on the wall clock (activity moves on to declining, lapsing, dormant with
-churn warnings) and one ``vehicle_silent`` event each; cars that still send (parked ones
-send heartbeats) are not silent; a car whose backlog arrives late is corrected to exactly
-the history of live ingestion, with the corrections flagged on the feed."""
+"""Silent cars and the activity x maturity matrix against the simulator's truth: boxes
+that stop sending anything have their days settle on the wall clock (activity moves on to
+declining, lapsing, dormant with churn warnings) and one ``vehicle_silent`` event each; cars
+that still send (parked ones send heartbeats) are not silent; a car whose backlog arrives
+late is corrected to exactly the history of live ingestion, with the corrections flagged.
+The matrix and the movements between two days equal counts computed from the truth."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -14,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from decoders.catalog import load_catalog
+from features import matrix
 from features.engine import Deriver, DeriveSettings
-from features.segments import ActivityRules, activity_history
+from features.segments import ActivityRules, activity_history, maturity
 from gateway.decode import decode_envelope
 from gateway.schema import migrate
 from localservices import create_database, drop_database
@@ -164,3 +168,72 @@ async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
                                if before.get(p["day"]) not in (None, p["to"]))
     for other in silent_fleet["silent"]:  # nothing changed for the cars still silent
         assert silent_fleet["after"][other] == silent_fleet["before"][other]
+
+
+def _cells(truth: dict[str, Any], day: str, settled_ends: dict[str, date]
+           ) -> dict[str, str]:
+    """Each vehicle's cell on ``day`` from the truth: its activity by the activity rules
+    over its days, its lifetime maturity from delivery, odometer and domains used so far."""
+    domain_of = load_catalog().event_domains
+    out = {}
+    for vin, v in truth["vehicles"].items():
+        activity = _history(v, settled_ends[vin]).get(day)
+        if activity is None:
+            continue
+        driven = [d for d in sorted(v["days"]) if d <= day and v["days"][d]["trips"]]
+        odometer = v["days"][driven[-1]]["final_odometer_km"] if driven else \
+            v["days"][max(v["days"])]["final_odometer_km"]
+        used = {domain_of[t] for d, t_day in v["days"].items() if d <= day
+                for t, n in t_day["events"].items() if n and t in domain_of}
+        level = maturity(date.fromisoformat(v["meta"]["delivered_on"]),
+                         date.fromisoformat(day), odometer, len(used))
+        out[vin] = f"{activity}/{level}"
+    return out
+
+
+async def test_matrix_and_transitions_equal_counts_from_the_truth(
+        silent_fleet: dict[str, Any]) -> None:
+    """On two days of the run: the cells of the matrix and the movements between them, per
+    vehicle and per owner (one car each here), equal to those computed from the truth."""
+    truth, now = silent_fleet["truth"], silent_fleet["now"]
+    ends = {}
+    for vin, v in truth["vehicles"].items():
+        tz = v["meta"]["timezone"]
+        ends[vin] = _wall_settled(now, tz) if vin in silent_fleet["silent"] \
+            else date.fromisoformat(max(v["days"])) - timedelta(days=1)
+    last = min(ends.values())
+    first = last - timedelta(days=25)
+    want_then = _cells(truth, first.isoformat(), ends)
+    want_now = _cells(truth, last.isoformat(), ends)
+    print(f"cells {first}: {sorted(Counter(want_then.values()).items())}; {last}:"
+          f" {sorted(Counter(want_now.values()).items())}")
+    owner = {v["meta"]["owner_id"]: vin for vin, v in truth["vehicles"].items()}
+    async with await connect(silent_fleet["url"]) as conn:
+        for by in ("vehicle", "owner"):
+            names = owner if by == "owner" else {vin: vin for vin in truth["vehicles"]}
+            then, unsettled = await matrix.members(conn, first, by, None, None)
+            now_, _ = await matrix.members(conn, last, by, None, None)
+            assert {names[m.key]: m.cell for m in then} == want_then, by
+            assert {names[m.key]: m.cell for m in now_} == want_now, by
+            assert unsettled == len(truth["vehicles"]) - len(want_then)
+            counts = matrix.count(now_)
+            for cell in set(want_now.values()):
+                a, m = cell.split("/")
+                assert counts[a][m]["count"] == sum(c == cell for c in want_now.values())
+                assert counts[a][m]["strategy"] == matrix.strategy(a, m)
+            moves = matrix.movements(then, now_)
+            want_moves: dict[str, dict[str, int]] = {}
+            for vin, cell in want_now.items():
+                if vin in want_then:
+                    row = want_moves.setdefault(want_then[vin], {})
+                    row[cell] = row.get(cell, 0) + 1
+            assert moves == want_moves, by
+            lapsed = [(f, t) for f, row in want_moves.items() for t in row
+                      if f.startswith("active") and not t.startswith("active")]
+            assert lapsed  # someone drifted away between the two days (the unplugged boxes)
+            f, t = lapsed[0]
+            assert [names[k] for k in matrix.who_moved(then, now_, f, t)] == sorted(
+                vin for vin in want_now if want_then.get(vin) == f and want_now[vin] == t)
+    events = [p for kind, p in silent_fleet["events_before"] if kind == "segment_changed"]
+    assert events and all(p["strategy"] == matrix.strategy(p["to"], p["maturity"])
+                          for p in events)

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from decoders.can_dbc import CanModels, load_can_models
 from gateway.http import (
     api_reminders,
+    api_segments,
     api_service,
     api_usage,
     api_vehicles,
@@ -94,6 +95,7 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
                           ("/openapi.json", openapi), ("/docs", docs), ("/", status_page.page),
                           ("/status.json", status_page.status)):
         app.router.add_get(path, handler)
-    for module in (api_vehicles, api_usage, api_service, api_reminders, webhooks):
+    for module in (api_vehicles, api_usage, api_service, api_reminders, api_segments,
+                   webhooks):
         module.routes(app)
     return app

@@ -153,6 +153,37 @@ def _usage_ops() -> dict[str, Any]:
     }
 
 
+def _segment_ops() -> dict[str, Any]:
+    by = _q("by", {"type": "string", "enum": ["vehicle", "owner"]},
+            "count vehicles, or owners (an owner's cell: the most active activity and the"
+            " highest maturity of their vehicles)")
+    filters = [_q("dealer_id", {"type": "string"}, "only this dealer's vehicles"),
+               _q("model", {"type": "string"}, "only this model")]
+    day = {"type": "string", "format": "date"}
+    cell = {"type": "string", "pattern": "^(active|declining|lapsing|dormant)/"
+            "(novice|regular|expert|unknown)$"}
+    return {
+        "/v1/segments/matrix": {"get": _op(
+            "Counts per activity x maturity cell on a day, with each cell's strategy", READ,
+            [_q("as_of", day, "default: yesterday (UTC)"), by, *filters],
+            {**_ok({"type": "object", "required": ["as_of", "by", "cells"], "properties": {
+                "as_of": {"type": "string"}, "by": {"type": "string"}, "total": INT,
+                "unsettled_vehicles": INT, "cells": {"type": "object"}}}),
+             **_err(400, 401, 403)})},
+        "/v1/segments/transitions": {"get": _op(
+            "Movement between the cells of two days; with from_cell and to_cell, who moved",
+            READ, [_q("from", day, "default: 30 days before 'to'"),
+                   _q("to", day, "default: yesterday (UTC)"), by, *filters,
+                   _q("from_cell", cell, "drill-down: 'activity/maturity' on 'from'"),
+                   _q("to_cell", cell, "drill-down: 'activity/maturity' on 'to'")],
+            {**_ok({"type": "object", "required": ["from", "to", "moves"], "properties": {
+                "from": {"type": "string"}, "to": {"type": "string"},
+                "moves": {"type": "object"}, "members": {"type": "array",
+                                                         "items": {"type": "string"}}}}),
+             **_err(400, 401, 403)})},
+    }
+
+
 def _feed_ops() -> dict[str, Any]:
     hook = {"type": "object", "required": ["id", "url", "event_types"], "properties": {
         "id": INT, "url": {"type": "string"}, "event_types": {"type": "array"},
@@ -282,7 +313,8 @@ def spec() -> dict[str, Any]:
         "info": {"title": "Telematics gateway API", "version": __version__,
                  "description": "Usage features, service book and events for the customer "
                                 "platform. See docs/api.md."},
-        "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_feed_ops(),
+        "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_segment_ops(),
+                  **_feed_ops(),
                   **_service_loop_ops()},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import psycopg
 from aiohttp import web
 
+from features import matrix
 from gateway.http.common import HEALTH, METRICS, POOL, ok
+
+MATRIX_EVERY_S = 60.0  # the matrix reads every vehicle's profile: not at every poll
+_matrix_cache: dict[int, tuple[float, dict[str, Any]]] = {}
 
 
 async def page(_: web.Request) -> web.Response:
     """The page; it polls /status.json and, for a VIN, the signals API."""
     html = (resources.files("gateway.http") / "status_page.html").read_text("utf-8")
     return web.Response(text=html, content_type="text/html")
+
+
+async def _matrix(app: web.Application, conn: psycopg.AsyncConnection) -> dict[str, Any]:
+    """Yesterday's activity x maturity counts per vehicle (UTC), recomputed each minute."""
+    cached = _matrix_cache.get(id(app))
+    if cached and time.monotonic() - cached[0] < MATRIX_EVERY_S:
+        return cached[1]
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    found, unsettled = await matrix.members(conn, day, "vehicle", None, None)
+    value = {"as_of": day.isoformat(), "unsettled_vehicles": unsettled,
+             "cells": {a: {m: c["count"] for m, c in row.items()}
+                       for a, row in matrix.count(found).items()}}
+    _matrix_cache[id(app)] = (time.monotonic(), value)
+    return value
 
 
 def _value(metrics: Any, name: str) -> float:
@@ -51,6 +72,7 @@ async def status(request: web.Request) -> web.Response:
         events = {t: int(n) for t, n in await cur.fetchall()}
         cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
         pending = (await cur.fetchone() or (0,))[0]
+        cells = await _matrix(request.app, conn)
     return ok({
         "health": request.app[HEALTH](),
         "received": _value(m, "telematics_messages_received_total"),
@@ -59,5 +81,5 @@ async def status(request: web.Request) -> web.Response:
         "lag_avg_s": _value(m, "telematics_end_to_end_lag_seconds_sum") / lag_n if lag_n else None,
         "dead_letters": dead, "fleet": fleet, "service": service, "due": due,
         "reminders": reminders, "events": events,
-        "derivation_pending": int(pending),
+        "derivation_pending": int(pending), "matrix": cells,
     })

@@ -1,0 +1,102 @@
+"""The activity x maturity matrix and the movement between two dates, per vehicle or per
+owner, with the strategy configured for each cell (``features/data/strategies.json``).
+
+A vehicle's cell on a day is its activity segment of that day (the latest settled day up to
+it) and its lifetime maturity then (the profile's definitions). An owner's cell combines
+their vehicles: the most active activity and the highest maturity among them. Vehicles
+without a settled day yet have no cell and are counted apart (``unsettled``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import psycopg
+
+from features.profile import Scope, params, statement
+from features.segments import ACTIVITIES
+
+By = Literal["vehicle", "owner"]
+MATURITIES = ("novice", "regular", "expert")
+
+
+@cache
+def strategies() -> dict[str, str]:
+    """'activity/maturity' -> strategy name, checked to cover every cell."""
+    raw = json.loads((resources.files("features") / "data" / "strategies.json").read_text())
+    cells: dict[str, str] = raw["cells"]
+    missing = [f"{a}/{m}" for a in ACTIVITIES for m in MATURITIES if f"{a}/{m}" not in cells]
+    if missing:
+        raise ValueError(f"strategies.json: no strategy for {', '.join(missing)}")
+    return cells
+
+
+def strategy(activity: str, maturity: str) -> str | None:
+    """The strategy of a cell (None for an unregistered vehicle's 'unknown' maturity)."""
+    return strategies().get(f"{activity}/{maturity}")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A vehicle or an owner and its cell on one day."""
+
+    key: str
+    activity: str
+    maturity: str
+
+    @property
+    def cell(self) -> str:
+        """``activity/maturity``."""
+        return f"{self.activity}/{self.maturity}"
+
+
+async def members(conn: psycopg.AsyncConnection, as_of: date, by: By,
+                  dealer_id: str | None, model: str | None) -> tuple[list[Member], int]:
+    """Every vehicle's (or owner's) cell on ``as_of``, and how many vehicles have none."""
+    q = statement(Scope.FLEET, "SELECT v.vin, v.owner_id, p.activity, p.maturity FROM p"
+                  " JOIN vehicles v ON v.id = p.id WHERE (%(dealer)s::text IS NULL OR"
+                  " v.dealer_id = %(dealer)s) AND (%(model)s::text IS NULL OR"
+                  " v.model = %(model)s)")
+    cur = await conn.execute(q, {**params(7, as_of), "dealer": dealer_id, "model": model})
+    rows = await cur.fetchall()
+    settled = [(vin, owner, a, m) for vin, owner, a, m in rows if a is not None]
+    unsettled = len(rows) - len(settled)
+    if by == "vehicle":
+        return [Member(vin, a, m) for vin, _, a, m in settled], unsettled
+    best: dict[str, tuple[int, int]] = {}
+    for vin, owner, a, m in settled:
+        key = owner or f"vehicle:{vin}"  # a vehicle without an owner stands alone
+        rank = (-ACTIVITIES.index(a), ("unknown", *MATURITIES).index(m))
+        best[key] = max(best.get(key, rank), rank)
+    return [Member(k, ACTIVITIES[-a], ("unknown", *MATURITIES)[m])
+            for k, (a, m) in sorted(best.items())], unsettled
+
+
+def count(found: list[Member]) -> dict[str, Any]:
+    """Counts per activity and maturity, each cell with its strategy."""
+    n = Counter(m.cell for m in found)
+    return {a: {m: {"count": n.get(f"{a}/{m}", 0), "strategy": strategy(a, m)}
+                for m in (*MATURITIES, "unknown")} for a in ACTIVITIES}
+
+
+def movements(before: list[Member], after: list[Member]) -> dict[str, dict[str, int]]:
+    """How many moved from each cell to each cell (members present on both days)."""
+    then = {m.key: m.cell for m in before}
+    moved: dict[str, Counter[str]] = {}
+    for m in after:
+        if m.key in then:
+            moved.setdefault(then[m.key], Counter())[m.cell] += 1
+    return {frm: dict(sorted(to.items())) for frm, to in sorted(moved.items())}
+
+
+def who_moved(before: list[Member], after: list[Member], frm: str, to: str) -> list[str]:
+    """The members that were in ``frm`` and are in ``to`` (drill-down)."""
+    then = {m.key: m.cell for m in before}
+    return sorted(m.key for m in after if then.get(m.key) == frm and m.cell == to)
+
