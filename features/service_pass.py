@@ -37,7 +37,10 @@ async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample
     nxt = status.next
     next_date = None
     if nxt is not None:
-        next_date = nxt.prediction.expected if nxt.prediction else nxt.due_date
+        if nxt.status == "overdue":  # due now, whatever another rule would predict
+            next_date = last_sample_at.astimezone(v.tz).date()
+        else:
+            next_date = nxt.prediction.expected if nxt.prediction else nxt.due_date
     condition_day = await _condition_items(conn, v.id, snapshot)
     if condition_day is not None:
         next_date = condition_day
