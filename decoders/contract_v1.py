@@ -11,6 +11,7 @@ from decoders.sanity import MAX_EVENTS, MAX_ROWS, timestamp_problem
 from decoders.signal_block import signal_block
 
 MAX_ATTRS = 32
+DTC_LIST = "Vehicle.OBD.DTCList"
 
 
 def _int_field(doc: dict[Any, Any], key: str, minimum: int = 0) -> int:
@@ -67,10 +68,9 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         raise Rejected("schema", "field 'signals' must be a map of signal name to values")
     keep = _valid_rows(dt, t0, ctx, out)
     out.ts_ms = [t0 + off for off in dt] if keep is None else [t0 + dt[i] for i in keep]
-    lists = load_catalog().lists
-    if lists and not lists.keys().isdisjoint(signals):
+    if DTC_LIST in signals:  # a list per row, kept apart from the numeric block
         signals = dict(signals)
-        reports = signals.pop("Vehicle.OBD.DTCList", None)
+        reports = signals.pop(DTC_LIST)
         if reports is not None:
             _dtc_reports(reports, dt, t0, keep, out)
     out.signals, out.values, out.value_count = signal_block(signals, len(dt), keep,
@@ -80,7 +80,7 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
 def _dtc_reports(values: object, dt: list[Any], t0: int, keep: list[int] | None,
                  out: Readings) -> None:
     """The trouble-code reports of a message: one list (or null) per row."""
-    name = "Vehicle.OBD.DTCList"
+    name = DTC_LIST
     if not isinstance(values, list) or len(values) != len(dt):
         out.rejections.append(Rejection(
             "length_mismatch", f"{name}: expected a list of {len(dt)} values (one per row)"))

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from features.conditions import DTC_KEY
+from features.feed import iso_z
 
 
 @dataclass(slots=True)
@@ -103,10 +104,7 @@ async def of_vehicle(conn: psycopg.AsyncConnection, vid: int) -> list[dict[str, 
     cur = await conn.execute(
         "SELECT code, first_seen, last_seen, cleared_at, episodes FROM vehicle_dtcs"
         " WHERE vehicle_id = %s ORDER BY cleared_at IS NOT NULL, code", (vid,))
-    return [{"code": c, "active": cleared is None, "first_seen": _iso(first),
-             "last_seen": _iso(last), "cleared_at": _iso(cleared) if cleared else None,
+    return [{"code": c, "active": cleared is None, "first_seen": iso_z(first),
+             "last_seen": iso_z(last), "cleared_at": iso_z(cleared) if cleared else None,
              "episodes": n} for c, first, last, cleared, n in await cur.fetchall()]
 
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

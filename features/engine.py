@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 
 from features import feed, profile_store, silence
 from features.matrix import strategy
+from features.profile import DOMAINS_USED_AS_OF, ODOMETER_AS_OF
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segments import CHURN_WARNING, ActivityRules, activity_history, maturity
@@ -194,15 +195,16 @@ class Deriver:
             return
         settled_to = clock_settled or local_day(
             _ms(v.last_sample_at) - self.settings.settle_s * 1000, v.tz) - timedelta(days=1)
-        if clock_settled is None:
-            await self.conn.execute("DELETE FROM segment_days WHERE vehicle_id = %s AND day > %s",
-                                    (v.id, settled_to))
         cur = await self.conn.execute(
             "SELECT (SELECT min(day) FROM daily_usage WHERE vehicle_id = %s),"
             " (SELECT max(day) FROM segment_days WHERE vehicle_id = %s)", (v.id, v.id))
         row = await cur.fetchone()
         assert row is not None
         first_day, last_done = row
+        if clock_settled is None and last_done is not None and last_done > settled_to:
+            await self.conn.execute("DELETE FROM segment_days WHERE vehicle_id = %s AND day > %s",
+                                    (v.id, settled_to))
+            last_done = settled_to
         if first_day is None:
             return
         start = min(days) if days else first_day
@@ -238,11 +240,8 @@ class Deriver:
     async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str,
                                    was: str | None) -> None:
         cur = await self.conn.execute(
-            "SELECT coalesce((SELECT t.end_odometer FROM trips t WHERE t.vehicle_id = %(v)s"
-            " AND t.local_day <= %(d)s AND t.end_odometer IS NOT NULL ORDER BY t.start_ts DESC"
-            " LIMIT 1), (SELECT odometer_km FROM vehicles WHERE id = %(v)s)),"
-            " (SELECT count(*) FROM vehicle_domains WHERE vehicle_id = %(v)s"
-            " AND first_day <= %(d)s)", {"v": v.id, "d": day})
+            f"SELECT {ODOMETER_AS_OF}, {DOMAINS_USED_AS_OF} FROM vehicles a WHERE a.id = %(v)s",
+            {"v": v.id, "as_of": day})
         row = await cur.fetchone()
         assert row is not None
         mature = maturity(v.delivered_on, day, row[0], int(row[1]))

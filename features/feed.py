@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import psycopg
@@ -26,3 +26,8 @@ async def emit(conn: psycopg.AsyncConnection, key: str, kind: FeedType, vehicle_
         " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (key) DO NOTHING",
         (key, kind, vehicle_id, occurred_at, json.dumps(payload, default=str)))
     return cur.rowcount == 1
+
+
+def iso_z(at: datetime) -> str:
+    """An instant as payloads and API bodies write it: ISO 8601 in UTC with ``Z``."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

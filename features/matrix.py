@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from features.profile import Scope, params, statement
+from features.profile import ACTIVITY_AS_OF, MATURITY_AS_OF
 from features.segments import ACTIVITIES
 
 By = Literal["vehicle", "owner"]
@@ -59,11 +59,11 @@ class Member:
 async def members(conn: psycopg.AsyncConnection, as_of: date, by: By,
                   dealer_id: str | None, model: str | None) -> tuple[list[Member], int]:
     """Every vehicle's (or owner's) cell on ``as_of``, and how many vehicles have none."""
-    q = statement(Scope.FLEET, "SELECT v.vin, v.owner_id, p.activity, p.maturity FROM p"
-                  " JOIN vehicles v ON v.id = p.id WHERE (%(dealer)s::text IS NULL OR"
-                  " v.dealer_id = %(dealer)s) AND (%(model)s::text IS NULL OR"
-                  " v.model = %(model)s)")
-    cur = await conn.execute(q, {**params(7, as_of), "dealer": dealer_id, "model": model})
+    cur = await conn.execute(
+        f"SELECT a.vin, a.owner_id, {ACTIVITY_AS_OF}, {MATURITY_AS_OF} FROM vehicles a"
+        " WHERE (%(dealer)s::text IS NULL OR a.dealer_id = %(dealer)s)"
+        " AND (%(model)s::text IS NULL OR a.model = %(model)s)",
+        {"as_of": as_of, "dealer": dealer_id, "model": model})
     rows = await cur.fetchall()
     settled = [(vin, owner, a, m) for vin, owner, a, m in rows if a is not None]
     unsettled = len(rows) - len(settled)

@@ -76,21 +76,26 @@ _SUMS = {  # per vehicle over the two windows: name -> aggregate
     **{f"c_{k}": f"sum((d.cockpit ->> '{k}')::int) FILTER (WHERE {_CUR})" for k in DOMAINS},
 }
 _HOURS = "(a.drive_s / 3600.0)"
-_ODOMETER = ("coalesce((SELECT t.end_odometer FROM trips t WHERE t.vehicle_id = a.id AND"
+# expressions over a vehicle row ``a`` as of ``%(as_of)s``, shared with the matrix and the
+# segment events so that a cell means the same everywhere
+ODOMETER_AS_OF = ("coalesce((SELECT t.end_odometer FROM trips t WHERE t.vehicle_id = a.id AND"
              " t.local_day <= %(as_of)s AND t.end_odometer IS NOT NULL ORDER BY t.start_ts"
              " DESC LIMIT 1), a.odometer_km)")
-_LIFETIME_DOMAINS = ("(SELECT count(*) FROM vehicle_domains vd WHERE vd.vehicle_id = a.id"
+DOMAINS_USED_AS_OF = ("(SELECT count(*) FROM vehicle_domains vd WHERE vd.vehicle_id = a.id"
                      " AND vd.first_day <= %(as_of)s)")
 
 
 def _maturity_sql() -> str:
     """The highest level whose thresholds are all met (features/data/maturity.json)."""
     whens = " ".join(
-        f"WHEN %(as_of)s::date - a.delivered_on >= {lv.owned_days} AND coalesce({_ODOMETER},"
-        f" 0) >= {lv.km} AND {_LIFETIME_DOMAINS} >= {lv.domains} THEN '{lv.name}'"
+        f"WHEN %(as_of)s::date - a.delivered_on >= {lv.owned_days} AND coalesce({ODOMETER_AS_OF},"
+        f" 0) >= {lv.km} AND {DOMAINS_USED_AS_OF} >= {lv.domains} THEN '{lv.name}'"
         for lv in reversed(maturity_levels()))
     return f"CASE WHEN a.delivered_on IS NULL THEN 'unknown' {whens} ELSE 'novice' END"
 
+ACTIVITY_AS_OF = ("(SELECT s.activity FROM segment_days s WHERE s.vehicle_id = a.id"
+                  " AND s.day <= %(as_of)s ORDER BY s.day DESC LIMIT 1)")
+MATURITY_AS_OF = _maturity_sql()
 _BREADTH = " + ".join(f"(a.c_{k} > 0)::int" for k in DOMAINS)
 _CAPS = "coalesce(%(caps)s::jsonb -> 'models' -> a.model, %(caps)s::jsonb -> 'default')"
 _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if none)
@@ -121,11 +126,10 @@ _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if
     "days_since_last_drive": "%(as_of)s::date - coalesce(a.last_drive, (SELECT"
                              " max(t.local_day) FROM trips t WHERE t.vehicle_id = a.id"
                              " AND t.local_day <= %(as_of)s))",
-    "odometer_km": f"round({_ODOMETER}::numeric, 1)::float8",
+    "odometer_km": f"round({ODOMETER_AS_OF}::numeric, 1)::float8",
     "km_trend": _ratio("a.km - a.prev_km", "a.prev_km"),
-    "activity": "(SELECT s.activity FROM segment_days s WHERE s.vehicle_id = a.id"
-                " AND s.day <= %(as_of)s ORDER BY s.day DESC LIMIT 1)",
-    "maturity": _maturity_sql(),
+    "activity": ACTIVITY_AS_OF,
+    "maturity": MATURITY_AS_OF,
 }
 _NO_ZERO = {"max_speed": "0.0", "last_drive": "NULL"}
 

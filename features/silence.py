@@ -17,7 +17,7 @@ async def emit_silent(conn: psycopg.AsyncConnection, vid: int, vin: str, owner_i
     """The silence's event, once; returns 1 when it is new."""
     last = last_seen.astimezone(UTC)
     payload = {"vin": vin, "owner_id": owner_id, "dealer_id": dealer_id,
-               "last_seen": last.isoformat().replace("+00:00", "Z"),
+               "last_seen": feed.iso_z(last),
                "silent_hours": silent_hours}
     key = f"vehicle_silent:{vin}:{int(last.timestamp() * 1000)}"
     return int(await feed.emit(conn, key, "vehicle_silent", vid,

@@ -30,7 +30,7 @@ class StoredVisit:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+    return feed.iso_z(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 async def record_visits(conn: psycopg.AsyncConnection, v: VehicleRef, settled_to: date,
