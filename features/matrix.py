@@ -2,9 +2,10 @@
 owner, with the strategy configured for each cell (``features/data/strategies.json``).
 
 A vehicle's cell on a day is its activity segment of that day (the latest settled day up to
-it) and its lifetime maturity then (the profile's definitions). An owner's cell combines
-their vehicles: the most active activity and the highest maturity among them. Vehicles
-without a settled day yet have no cell and are counted apart (``unsettled``).
+it) and its lifetime maturity then (the profile's definitions). An owner's cell is the most
+active activity among the vehicles they hold that day and their own lifetime maturity over
+their ownership periods (``features/owner_cells``). Vehicles without a settled day yet have
+no cell and are counted apart (``unsettled``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from features.owner_cells import owner_days
 from features.profile import ACTIVITY_AS_OF, MATURITY_AS_OF
 from features.segments import ACTIVITIES
 
@@ -58,24 +60,27 @@ class Member:
 
 async def members(conn: psycopg.AsyncConnection, as_of: date, by: By,
                   dealer_id: str | None, model: str | None) -> tuple[list[Member], int]:
-    """Every vehicle's (or owner's) cell on ``as_of``, and how many vehicles have none."""
+    """Every vehicle's (or owner's) cell on ``as_of``, and how many vehicles have none. By
+    owner: the owners holding a vehicle of the dealer / model that day, each with their own
+    cell (``features/owner_cells``); a vehicle without any owner stands alone."""
     cur = await conn.execute(
-        f"SELECT a.vin, a.owner_id, {ACTIVITY_AS_OF}, {MATURITY_AS_OF} FROM vehicles a"
+        f"SELECT a.vin, {ACTIVITY_AS_OF}, {MATURITY_AS_OF}, NOT EXISTS (SELECT 1 FROM"
+        " ownership_periods p WHERE p.vehicle_id = a.id) FROM vehicles a"
         " WHERE (%(dealer)s::text IS NULL OR a.dealer_id = %(dealer)s)"
         " AND (%(model)s::text IS NULL OR a.model = %(model)s)",
         {"as_of": as_of, "dealer": dealer_id, "model": model})
     rows = await cur.fetchall()
-    settled = [(vin, owner, a, m) for vin, owner, a, m in rows if a is not None]
+    settled = [(vin, a, m, alone) for vin, a, m, alone in rows if a is not None]
     unsettled = len(rows) - len(settled)
     if by == "vehicle":
-        return [Member(vin, a, m) for vin, _, a, m in settled], unsettled
-    best: dict[str, tuple[int, int]] = {}
-    for vin, owner, a, m in settled:
-        key = owner or f"vehicle:{vin}"  # a vehicle without an owner stands alone
-        rank = (-ACTIVITIES.index(a), ("unknown", *MATURITIES).index(m))
-        best[key] = max(best.get(key, rank), rank)
-    return [Member(k, ACTIVITIES[-a], ("unknown", *MATURITIES)[m])
-            for k, (a, m) in sorted(best.items())], unsettled
+        return [Member(vin, a, m) for vin, a, m, _ in settled], unsettled
+    found = [Member(f"vehicle:{vin}", a, m) for vin, a, m, alone in settled if alone]
+    for o in (await owner_days(conn, as_of)).values():
+        if o.activity is not None and any(
+                (dealer_id is None or v["dealer_id"] == dealer_id)
+                and (model is None or v["model"] == model) for v in o.held()):
+            found.append(Member(o.owner_id, o.activity, o.maturity(as_of)))
+    return sorted(found, key=lambda m: m.key), unsettled
 
 
 def count(found: list[Member]) -> dict[str, Any]:

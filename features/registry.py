@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from decoders.sanity import vin_problem
-from features import profile_store
+from features import owners, profile_store
 
 POWERTRAINS = ("ice", "bev", "phev")
 FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id",
           "advisor_id", "owner_channel")
 CHANNELS = ("email", "sms", "app", "phone", "post", "none")
+OWNERSHIP = ("owner_since", "owner_type")  # about the owner's period and record, not columns
 
 
 class RegistryError(ValueError):
@@ -38,6 +39,8 @@ class Registration:
     dealer_id: str | None = None
     advisor_id: str | None = None
     owner_channel: str | None = None
+    owner_since: date | None = None
+    owner_type: str | None = None
 
 
 def parse(vin: str, body: dict[str, Any]) -> Registration:
@@ -45,11 +48,11 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
     problem = vin_problem(vin)
     if problem:
         raise RegistryError(f"vin: {problem}")
-    unknown = set(body) - set(FIELDS) - {"vin"}
+    unknown = set(body) - set(FIELDS) - set(OWNERSHIP) - {"vin"}
     if unknown:
         raise RegistryError(f"unknown field {sorted(unknown)[0]!r}")
     values: dict[str, Any] = {}
-    for key in FIELDS:
+    for key in (*FIELDS, *OWNERSHIP):
         raw = body.get(key)
         if raw in (None, ""):
             continue
@@ -60,17 +63,22 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
         raise RegistryError(f"field 'powertrain' must be one of {', '.join(POWERTRAINS)}")
     if values.get("owner_channel") not in (None, *CHANNELS):
         raise RegistryError(f"field 'owner_channel' must be one of {', '.join(CHANNELS)}")
+    if values.get("owner_type") not in (None, *owners.OWNER_TYPES):
+        raise RegistryError(f"field 'owner_type' must be one of {', '.join(owners.OWNER_TYPES)}")
+    if values.keys() & set(OWNERSHIP) and "owner_id" not in values:
+        raise RegistryError("fields 'owner_since' and 'owner_type' need 'owner_id'")
     if "timezone" in values:
         try:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise RegistryError(f"field 'timezone': unknown zone {values['timezone']!r}") \
                 from None
-    if "delivered_on" in values:
-        try:
-            values["delivered_on"] = date.fromisoformat(values["delivered_on"])
-        except ValueError:
-            raise RegistryError("field 'delivered_on' must be YYYY-MM-DD") from None
+    for key in ("delivered_on", "owner_since"):
+        if key in values:
+            try:
+                values[key] = date.fromisoformat(values[key])
+            except ValueError:
+                raise RegistryError(f"field {key!r} must be YYYY-MM-DD") from None
     return Registration(vin=vin, **values)
 
 
@@ -98,7 +106,12 @@ def parse_bulk(text: str, content_type: str) -> list[Registration]:
 
 
 async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
-    """Register or update; a changed timezone or delivery date re-derives the vehicle."""
+    """Register or update; a changed timezone or delivery date re-derives the vehicle. The
+    owner is recorded by their surviving id; another owner than the current one is a
+    transfer on ``owner_since`` (``features/owners.attach``)."""
+    if reg.owner_id is not None:
+        survivor = await owners.ensure(conn, reg.owner_id, reg.owner_type, reg.owner_channel)
+        reg = replace(reg, owner_id=survivor)
     cur = await conn.execute(
         "SELECT id, timezone, delivered_on FROM vehicles WHERE vin = %s FOR UPDATE", (reg.vin,))
     before = await cur.fetchone()
@@ -116,6 +129,12 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     row = await cur.fetchone()
     assert row is not None
     vid = int(row[0])
+    if reg.owner_id is not None:
+        try:
+            await owners.attach(conn, vid, reg.vin, reg.owner_id, reg.owner_since,
+                                reg.delivered_on)
+        except owners.OwnerError as exc:
+            raise RegistryError(str(exc)) from None
     if before is not None and (before[1] != reg.timezone or before[2] != reg.delivered_on):
         await rederive_all(conn, vid)
     await profile_store.mark(conn, vid)  # model and delivery date are in the profile

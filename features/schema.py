@@ -205,3 +205,31 @@ def lifetime_ddl(layout: Layout) -> list[str]:
             GROUP BY 1, 2
             ON CONFLICT DO NOTHING""",
     ]
+
+
+def owners_ddl(layout: Layout) -> list[str]:
+    """Owners as first-class records, merges of duplicate ids, and ownership periods; every
+    registered owner so far gets a record and one period from the vehicle's delivery."""
+    return [
+        """CREATE TABLE IF NOT EXISTS owners (
+            owner_id text PRIMARY KEY,
+            owner_type text NOT NULL DEFAULT 'private'
+                CHECK (owner_type IN ('private', 'commercial_fleet', 'rental')),
+            channel text,
+            merged_into text REFERENCES owners (owner_id),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now())""",
+        """CREATE TABLE IF NOT EXISTS ownership_periods (
+            vehicle_id int NOT NULL, owner_id text NOT NULL REFERENCES owners (owner_id),
+            from_day date NOT NULL, to_day date,
+            PRIMARY KEY (vehicle_id, from_day),
+            CHECK (to_day IS NULL OR to_day > from_day))""",
+        "CREATE INDEX IF NOT EXISTS ownership_periods_owner ON ownership_periods (owner_id)",
+        """INSERT INTO owners (owner_id, channel)
+            SELECT DISTINCT ON (owner_id) owner_id, owner_channel FROM vehicles
+            WHERE owner_id IS NOT NULL ORDER BY owner_id, registry_updated_at DESC NULLS LAST
+            ON CONFLICT DO NOTHING""",
+        """INSERT INTO ownership_periods (vehicle_id, owner_id, from_day)
+            SELECT id, owner_id, coalesce(delivered_on, first_seen::date, current_date)
+            FROM vehicles WHERE owner_id IS NOT NULL ON CONFLICT DO NOTHING""",
+    ]

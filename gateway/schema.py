@@ -7,6 +7,7 @@ import psycopg
 from features.schema import (
     derived_ddl,
     lifetime_ddl,
+    owners_ddl,
     service_loop_ddl,
     serving_ddl,
     vehicle_dtcs_ddl,
@@ -40,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "diagnostic trouble codes: reports and per-vehicle codes", (dtc_ddl,
                                                                           vehicle_dtcs_ddl)),
     Migration(10, "lifetime maturity: first use of each cockpit domain", (lifetime_ddl,)),
+    Migration(11, "owners: types, merges, ownership periods", (owners_ddl,)),
 )
 
 

@@ -59,6 +59,9 @@ class VehicleSpec:
     dealer_lon: float = 0.0
     stops: tuple[tuple[int, int, bool], ...] = ()  # (day, minutes, on a Sunday): not visits
     silent_from_day: int | None = None  # the box stops sending anything from this day on
+    owner_type: str = "private"  # private, commercial_fleet or rental
+    registered_as: str = ""  # the id the registry first gets, a duplicate of owner_id if not ""
+    transfers: tuple[tuple[str, date], ...] = ()  # later owners: (owner id, first day)
 
 
 

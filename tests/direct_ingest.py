@@ -51,16 +51,23 @@ async def derive_all(deriver: Deriver) -> None:
 
 async def register_fleet(conn: psycopg.AsyncConnection, truth: dict[str, dict[str, object]]
                          ) -> None:
-    """Register every simulated vehicle from the truth's metadata."""
+    """Register every simulated vehicle from the truth's metadata: its first owner (under
+    the id the registry first knows) from delivery, then each transfer on its day."""
     for vin, v in truth.items():
         meta = v["meta"]
         assert isinstance(meta, dict)
-        async with conn.transaction():
-            await upsert(conn, Registration(
-                vin=vin, model=meta["model"], powertrain=meta["powertrain"],
-                timezone=meta["timezone"], delivered_on=_date(meta["delivered_on"]),
-                owner_id=meta["owner_id"], dealer_id=meta["dealer_id"],
-                advisor_id=meta.get("advisor_id"), owner_channel=meta.get("owner_channel")))
+        periods = meta.get("ownership") or [{"owner_id": meta["owner_id"],
+                                             "from": meta["delivered_on"]}]
+        for n, period in enumerate(periods):
+            async with conn.transaction():
+                await upsert(conn, Registration(
+                    vin=vin, model=meta["model"], powertrain=meta["powertrain"],
+                    timezone=meta["timezone"], delivered_on=_date(meta["delivered_on"]),
+                    owner_id=meta.get("registered_as", meta["owner_id"]) if n == 0
+                    else period["owner_id"],
+                    dealer_id=meta["dealer_id"], advisor_id=meta.get("advisor_id"),
+                    owner_channel=meta.get("owner_channel"), owner_since=_date(period["from"]),
+                    owner_type=meta.get("owner_type", "private") if n == 0 else "private"))
 
 
 def _date(s: str) -> date:

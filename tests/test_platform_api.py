@@ -251,6 +251,76 @@ def test_errors_are_problem_json(stack: tuple[Api, Gateway, dict[str, Any]]) -> 
     assert status == 413
 
 
+def test_owners_transfer_merge_and_lookup(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    """A company takes over a private owner's car, a duplicate id is merged into it, and
+    the owner's layer answers by either id: vehicles and periods, cell, usage."""
+    api, _, truth = stack
+    cars = list(truth["vehicles"].items())
+    (vin0, v0), (vin1, v1), (vin2, v2) = cars[:3]
+    company, seller, dup = (v["meta"]["owner_id"] for v in (v0, v1, v2))
+    status, body, _ = api.call("PUT", f"/v1/owners/{company}", WRITE,
+                               {"type": "commercial_fleet", "channel": "app"})
+    assert status == 200 and body["type"] == "commercial_fleet", body
+    assert api.call("PUT", f"/v1/owners/{company}", WRITE, {"type": "fleet"})[0] == 400
+    day = sorted(v1["days"])[5]
+    reg = {k: v1["meta"][k] for k in ("model", "powertrain", "timezone", "delivered_on",
+                                       "dealer_id")}
+    status, body, _ = api.call("PUT", f"/v1/vehicles/{vin1}", WRITE,
+                               {**reg, "owner_id": company, "owner_since": day})
+    assert status == 200 and body["owner_id"] == company, body
+    status, body, _ = api.call("PUT", f"/v1/vehicles/{vin1}", WRITE,
+                               {**reg, "owner_id": seller, "owner_since": day})
+    assert status == 400 and "owner_since" in body["detail"]  # not after the company's start
+    events = api.get("/v1/events?type=ownership_transferred")["items"]
+    assert [(e["data"]["vin"], e["data"]["from_owner_id"], e["data"]["to_owner_id"],
+             e["data"]["day"]) for e in events] == [(vin1, seller, company, day)]
+
+    status, body, _ = api.call("POST", f"/v1/owners/{company}/merge", WRITE,
+                               {"duplicates": [dup]})
+    assert (status, body["merged"], body["merged_from"]) == (200, [dup], [dup]), body
+    assert api.call("POST", f"/v1/owners/{company}/merge", WRITE,
+                    {"duplicates": [dup]})[1]["merged"] == []  # idempotent
+    assert api.call("POST", f"/v1/owners/{dup}/merge", WRITE,
+                    {"duplicates": [company]})[0] == 400  # the survivor itself
+    other = cars[3][1]["meta"]["owner_id"]
+    assert api.call("POST", f"/v1/owners/{other}/merge", WRITE,
+                    {"duplicates": [dup]})[0] == 409  # already merged elsewhere
+    assert api.get(f"/v1/vehicles/{vin2}")["owner_id"] == company
+
+    last = max(v0["days"])
+    got = api.get(f"/v1/owners/{dup}?as_of={last}")  # the merged id answers for the company
+    assert (got["owner_id"], got["type"], got["channel"]) == (company, "commercial_fleet", "app")
+    held = {(x["vin"], x["from"], x["to"]) for x in got["vehicles"]}
+    assert held == {(vin0, v0["meta"]["delivered_on"], None), (vin1, day, None),
+                    (vin2, v2["meta"]["delivered_on"], None)}
+    assert got["lifetime"]["since"] == min(v0["meta"]["delivered_on"],
+                                           v2["meta"]["delivered_on"])
+    window = {str(date.fromisoformat(last) - timedelta(days=i)) for i in range(30)}
+    want_km = sum(v["days"][d]["km"] for v in (v0, v2) for d in v["days"] if d in window) + \
+        sum(v1["days"][d]["km"] for d in v1["days"] if d in window and d >= day)
+    assert got["profile"]["km_total"] == pytest.approx(want_km, rel=0.005, abs=0.05)
+    cells = {api.get(f"/v1/vehicles/{vin}")["activity"] for vin in (vin0, vin1, vin2)}
+    order = ("active", "declining", "lapsing", "dormant")
+    assert got["cell"]["activity"] == min(cells, key=order.index)
+    sold = api.get(f"/v1/owners/{seller}?as_of={last}")
+    assert sold["cell"]["activity"] is None  # holds nothing now
+    assert [x["to"] for x in sold["vehicles"]] == [day]
+
+    listed = api.get(f"/v1/owners?as_of={last}")
+    assert {x["owner_id"] for x in listed["items"]} == {
+        v["meta"]["owner_id"] for _, v in cars} - {dup}
+    assert [(x["vehicles"], x["activity"]) for x in listed["items"]
+            if x["owner_id"] == seller] == [(0, None)]  # a former owner, without a cell
+    assert [x["owner_id"] for x in api.get(f"/v1/owners?as_of={last}&type=commercial_fleet")[
+        "items"]] == [company]
+    assert api.get(f"/v1/owners?as_of={last}&type=commercial_fleet")["items"][0]["vehicles"] == 3
+    matrix = api.get(f"/v1/segments/matrix?as_of={last}&by=owner")
+    assert matrix["total"] == listed["total"] - 1 == len(cars) - 2
+    assert api.call("GET", "/v1/owners?segment=sleepy")[0] == 400
+    assert api.call("GET", "/v1/owners?owner=x")[0] == 400
+    assert api.call("GET", "/v1/owners/NOBODY-123")[0] == 404
+
+
 def test_schemathesis_finds_no_server_errors(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
     api, _, _ = stack
     done = subprocess.run(

@@ -3,7 +3,9 @@ that stop sending anything have their days settle on the wall clock (activity mo
 declining, lapsing, dormant with churn warnings) and one ``vehicle_silent`` event each; cars
 that still send (parked ones send heartbeats) are not silent; a car whose backlog arrives
 late is corrected to exactly the history of live ingestion, with the corrections flagged.
-The matrix and the movements between two days equal counts computed from the truth."""
+The matrix and the movements between two days equal counts computed from the truth, per
+vehicle and per owner (companies with several cars, cars sold during the run, owners first
+registered under a duplicate id and merged), and every owner's cell on every day too."""
 
 from __future__ import annotations
 
@@ -17,16 +19,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from decoders.catalog import load_catalog
-from features import matrix
+from features import matrix, owner_cells, owners
 from features.engine import Deriver, DeriveSettings
 from features.segments import ActivityRules, activity_history, maturity
 from gateway.decode import decode_envelope
 from gateway.schema import migrate
 from localservices import create_database, drop_database
 from simulator.fleet import make_fleet
+from simulator.owners import mix_owners
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import derive_all, register_fleet
+from tests.owner_oracle import owner_cells as truth_owner_cells
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
@@ -61,7 +65,8 @@ def _wall_settled(now: datetime, tz: str) -> date:
 @pytest.fixture(scope="module")
 async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     start = date.today() - timedelta(days=DAYS + 2)
-    fleet = make_fleet(VEHICLES, DAYS, start, SEED, silent_share=0.3)
+    fleet = mix_owners(make_fleet(VEHICLES, DAYS, start, SEED, silent_share=0.3), DAYS, start,
+                       SEED, transfer_share=0.1)
     truth = FleetTruth()
     msgs = list(fleet_stream(fleet, start, DAYS, SEED, 3600, Faults(duplicates=0.02,
                                                                     reorder=0.02),
@@ -95,10 +100,20 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     await deriver.settle_by_clock(now)  # the late car sent again: it is not silent now
     state["after"] = await _segments(url)
     state["events_after"] = await _events(url)
+    state["owners_before_merge"] = await _owner_ids(conn)
+    for spec in fleet:  # the platform found the duplicates
+        if spec.registered_as:
+            async with conn.transaction():
+                await owners.merge(conn, spec.owner_id, [spec.registered_as])
     await conn.close()
     await dconn.close()
     yield state
     drop_database(url)
+
+
+async def _owner_ids(conn: Any) -> list[str]:
+    cur = await conn.execute("SELECT DISTINCT owner_id FROM ownership_periods ORDER BY 1")
+    return [r[0] for r in await cur.fetchall()]
 
 
 async def _segments(url: str) -> dict[str, dict[str, str]]:
@@ -191,31 +206,42 @@ def _cells(truth: dict[str, Any], day: str, settled_ends: dict[str, date]
     return out
 
 
+def _ends(state: dict[str, Any]) -> dict[str, date]:
+    """The last settled day of each vehicle: the wall clock's for silent cars."""
+    truth, now = state["truth"], state["now"]
+    return {vin: _wall_settled(now, v["meta"]["timezone"]) if vin in state["silent"]
+            else date.fromisoformat(max(v["days"])) - timedelta(days=1)
+            for vin, v in truth["vehicles"].items()}
+
+
+def _want(state: dict[str, Any], by: str, day: date, ends: dict[str, date]) -> dict[str, str]:
+    truth = state["truth"]
+    if by == "vehicle":
+        return _cells(truth, day.isoformat(), ends)
+    activity = {vin: _history(v, ends[vin]) for vin, v in truth["vehicles"].items()}
+    return truth_owner_cells(truth, day, activity)
+
+
 async def test_matrix_and_transitions_equal_counts_from_the_truth(
         silent_fleet: dict[str, Any]) -> None:
     """On two days of the run: the cells of the matrix and the movements between them, per
-    vehicle and per owner (one car each here), equal to those computed from the truth."""
-    truth, now = silent_fleet["truth"], silent_fleet["now"]
-    ends = {}
-    for vin, v in truth["vehicles"].items():
-        tz = v["meta"]["timezone"]
-        ends[vin] = _wall_settled(now, tz) if vin in silent_fleet["silent"] \
-            else date.fromisoformat(max(v["days"])) - timedelta(days=1)
+    vehicle and per owner, equal to those computed from the truth."""
+    truth = silent_fleet["truth"]
+    ends = _ends(silent_fleet)
     last = min(ends.values())
     first = last - timedelta(days=25)
-    want_then = _cells(truth, first.isoformat(), ends)
-    want_now = _cells(truth, last.isoformat(), ends)
-    print(f"cells {first}: {sorted(Counter(want_then.values()).items())}; {last}:"
-          f" {sorted(Counter(want_now.values()).items())}")
-    owner = {v["meta"]["owner_id"]: vin for vin, v in truth["vehicles"].items()}
     async with await connect(silent_fleet["url"]) as conn:
         for by in ("vehicle", "owner"):
-            names = owner if by == "owner" else {vin: vin for vin in truth["vehicles"]}
+            want_then = _want(silent_fleet, by, first, ends)
+            want_now = _want(silent_fleet, by, last, ends)
+            print(f"{by} cells {first}: {sorted(Counter(want_then.values()).items())}; {last}:"
+                  f" {sorted(Counter(want_now.values()).items())}")
             then, unsettled = await matrix.members(conn, first, by, None, None)
             now_, _ = await matrix.members(conn, last, by, None, None)
-            assert {names[m.key]: m.cell for m in then} == want_then, by
-            assert {names[m.key]: m.cell for m in now_} == want_now, by
-            assert unsettled == len(truth["vehicles"]) - len(want_then)
+            assert {m.key: m.cell for m in then} == want_then, by
+            assert {m.key: m.cell for m in now_} == want_now, by
+            assert unsettled == len(truth["vehicles"]) - len(_cells(truth, first.isoformat(),
+                                                                    ends))
             counts = matrix.count(now_)
             for cell in set(want_now.values()):
                 a, m = cell.split("/")
@@ -223,17 +249,47 @@ async def test_matrix_and_transitions_equal_counts_from_the_truth(
                 assert counts[a][m]["strategy"] == matrix.strategy(a, m)
             moves = matrix.movements(then, now_)
             want_moves: dict[str, dict[str, int]] = {}
-            for vin, cell in want_now.items():
-                if vin in want_then:
-                    row = want_moves.setdefault(want_then[vin], {})
+            for key, cell in want_now.items():
+                if key in want_then:
+                    row = want_moves.setdefault(want_then[key], {})
                     row[cell] = row.get(cell, 0) + 1
             assert moves == want_moves, by
             lapsed = [(f, t) for f, row in want_moves.items() for t in row
                       if f.startswith("active") and not t.startswith("active")]
             assert lapsed  # someone drifted away between the two days (the unplugged boxes)
             f, t = lapsed[0]
-            assert [names[k] for k in matrix.who_moved(then, now_, f, t)] == sorted(
-                vin for vin in want_now if want_then.get(vin) == f and want_now[vin] == t)
+            assert matrix.who_moved(then, now_, f, t) == sorted(
+                k for k in want_now if want_then.get(k) == f and want_now[k] == t)
     events = [p for kind, p in silent_fleet["events_before"] if kind == "segment_changed"]
     assert events and all(p["strategy"] == matrix.strategy(p["to"], p["maturity"])
                           for p in events)
+
+
+async def test_every_owners_cell_equals_the_truth_on_every_day(
+        silent_fleet: dict[str, Any]) -> None:
+    """Companies with several cars, cars sold during the run (the new owner starts as a
+    novice, the seller keeps the lifetime), duplicate ids merged: every day of the run."""
+    truth = silent_fleet["truth"]
+    specs = [v["meta"] for v in truth["vehicles"].values()]
+    assert sum(len(m["ownership"]) > 1 for m in specs) >= 2
+    assert any(m["registered_as"] != m["owner_id"] for m in specs)
+    companies = Counter(m["owner_id"] for m in specs if m["owner_type"] != "private")
+    assert companies and max(companies.values()) >= 2
+    dups = {m["registered_as"] for m in specs if m["registered_as"] != m["owner_id"]}
+    assert dups <= set(silent_fleet["owners_before_merge"])  # known apart until merged
+    ends = _ends(silent_fleet)
+    start = date.fromisoformat(min(min(v["days"]) for v in truth["vehicles"].values()))
+    seen_cells: set[str] = set()
+    async with await connect(silent_fleet["url"]) as conn:
+        day = start
+        while day <= min(ends.values()):  # every vehicle settled
+            want = _want(silent_fleet, "owner", day, ends)
+            got = await owner_cells.owner_days(conn, day)
+            assert {k: f"{o.activity}/{o.maturity(day)}" for k, o in got.items()
+                    if o.activity is not None} == want, day
+            seen_cells.update(want.values())
+            day += timedelta(days=1)
+        for dup in dups:
+            assert (await owners.record(conn, dup) or {})["owner_id"] != dup
+    print(f"owner cells seen: {sorted(seen_cells)}")
+    assert any(c.endswith("/novice") for c in seen_cells)  # a new owner starts again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from psycopg import AsyncConnection
 
 from features import queries, registry
 from features.segments import ACTIVITIES as SEGMENTS
@@ -20,8 +21,12 @@ async def put_vehicle(request: web.Request) -> web.Response:
         reg = registry.parse(vin, await json_body(request))
     except registry.RegistryError as exc:
         raise problem(400, str(exc)) from None
-    async with request.app[POOL].connection() as conn, conn.transaction():
-        await registry.upsert(conn, reg)
+    async with request.app[POOL].connection() as conn:
+        try:
+            async with conn.transaction():
+                await registry.upsert(conn, reg)
+        except registry.RegistryError as exc:  # e.g. a transfer before the current owner
+            raise problem(400, str(exc)) from None
         state = await queries.vehicle(conn, vin)
     return ok(state)
 
@@ -69,10 +74,21 @@ async def import_vehicles(request: web.Request) -> web.Response:
         regs = registry.parse_bulk(await request.text(), kind)
     except (registry.RegistryError, UnicodeDecodeError) as exc:
         raise problem(400, str(exc)) from None
-    async with request.app[POOL].connection() as conn, conn.transaction():
-        for reg in regs:
-            await registry.upsert(conn, reg)
+    async with request.app[POOL].connection() as conn:
+        try:
+            async with conn.transaction():
+                for n, reg in enumerate(regs, start=1):
+                    await _upsert(conn, reg, n)
+        except registry.RegistryError as exc:
+            raise problem(400, str(exc)) from None
     return ok({"imported": len(regs)})
+
+
+async def _upsert(conn: AsyncConnection, reg: registry.Registration, n: int) -> None:
+    try:
+        await registry.upsert(conn, reg)
+    except registry.RegistryError as exc:
+        raise registry.RegistryError(f"entry {n} ({reg.vin}): {exc}") from None
 
 
 def routes(app: web.Application) -> None:

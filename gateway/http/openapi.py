@@ -7,6 +7,7 @@ from typing import Any
 
 from decoders.catalog import load_catalog
 from features.feed import FEED_TYPES
+from features.owners import OWNER_TYPES
 from features.registry import CHANNELS
 from features.reminder_store import STATES as REMINDER_STATES
 from features.segments import ACTIVITIES
@@ -155,8 +156,8 @@ def _usage_ops() -> dict[str, Any]:
 
 def _segment_ops() -> dict[str, Any]:
     by = _q("by", {"type": "string", "enum": ["vehicle", "owner"]},
-            "count vehicles, or owners (an owner's cell: the most active activity and the"
-            " highest maturity of their vehicles)")
+            "count vehicles, or owners (an owner's cell: the most active activity of the"
+            " vehicles they hold and their own lifetime maturity)")
     filters = [_q("dealer_id", {"type": "string"}, "only this dealer's vehicles"),
                _q("model", {"type": "string"}, "only this model")]
     day = {"type": "string", "format": "date"}
@@ -181,6 +182,53 @@ def _segment_ops() -> dict[str, Any]:
                 "moves": {"type": "object"}, "members": {"type": "array",
                                                          "items": {"type": "string"}}}}),
              **_err(400, 401, 403)})},
+    }
+
+
+def _owner_ops() -> dict[str, Any]:
+    oid = {"name": "owner_id", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "an owner id (a merged id answers with the surviving owner)"}
+    day = _q("as_of", {"type": "string", "format": "date"}, "default: yesterday (UTC)")
+    cell = {"activity": STR, "maturity": {"type": "string"}, "strategy": STR}
+    fields: dict[str, Any] = {
+        "owner_id": {"type": "string"}, "type": {"type": "string", "enum": list(OWNER_TYPES)},
+        "channel": STR, "merged_from": {"type": "array", "items": {"type": "string"}}}
+    owner = {"type": "object", "required": ["owner_id", "type", "merged_from"],
+             "properties": fields}
+    return {
+        "/v1/owners": {"get": _op("Owners and their cells on a day", READ, [
+            day, _q("segment", {"type": "string", "enum": list(ACTIVITIES)}, "activity"),
+            _q("maturity", {"type": "string", "enum": ["novice", "regular", "expert"]}, ""),
+            _q("type", {"type": "string", "enum": list(OWNER_TYPES)}, "owner type"),
+            _q("dealer_id", {"type": "string"}, "holding a vehicle of this dealer"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 100000}, "rows at most")],
+            {**_ok({"type": "object", "required": ["as_of", "total", "items"], "properties": {
+                "as_of": {"type": "string"}, "total": INT, "items": {"type": "array", "items": {
+                    "type": "object", "properties": {"owner_id": {"type": "string"},
+                                                     "type": STR, "vehicles": INT, **cell}}}}}),
+             **_err(400, 401, 403)})},
+        "/v1/owners/{owner_id}": {
+            "get": _op("An owner's vehicles and periods, cell, lifetime and usage", READ,
+                       [oid, day], {**_ok({**owner, "properties": {
+                           **fields, "as_of": {"type": "string"},
+                           "vehicles": ITEMS, "cell": {"type": ["object", "null"],
+                                                       "properties": cell},
+                           "lifetime": {"type": "object"}, "profile": {"type": "object"}}}),
+                           **_err(400, 401, 403, 404)}),
+            "put": _op("Create or update an owner record", WRITE, [oid],
+                       {**_ok(owner), **_err(400, 401, 403, 413)},
+                       {"required": True, "content": {J: {"schema": {
+                           "type": "object", "additionalProperties": False, "properties": {
+                               "type": {"type": "string", "enum": list(OWNER_TYPES)},
+                               "channel": {"type": "string", "enum": list(CHANNELS)}}}}}})},
+        "/v1/owners/{owner_id}/merge": {"post": _op(
+            "Merge duplicate owner ids into this one", WRITE, [oid],
+            {**_ok({**owner, "properties": {**fields, "merged": {
+                "type": "array", "items": {"type": "string"}}}}), **_err(400, 401, 403, 409)},
+            {"required": True, "content": {J: {"schema": {
+                "type": "object", "required": ["duplicates"], "additionalProperties": False,
+                "properties": {"duplicates": {"type": "array", "minItems": 1,
+                                              "items": {"type": "string"}}}}}}})},
     }
 
 
@@ -314,7 +362,7 @@ def spec() -> dict[str, Any]:
                  "description": "Usage features, service book and events for the customer "
                                 "platform. See docs/api.md."},
         "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_segment_ops(),
-                  **_feed_ops(),
+                  **_owner_ops(), **_feed_ops(),
                   **_service_loop_ops()},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -329,7 +377,12 @@ def spec() -> dict[str, Any]:
                     "delivered_on": {"type": "string", "format": "date"},
                     "owner_id": {"type": "string"}, "dealer_id": {"type": "string"},
                     "advisor_id": {"type": "string"},
-                    "owner_channel": {"type": "string", "enum": list(CHANNELS)}},
+                    "owner_channel": {"type": "string", "enum": list(CHANNELS)},
+                    "owner_since": {"type": "string", "format": "date", "description":
+                                    "the owner's first day: delivery for the first owner"
+                                    " (default), the transfer day for a new one (default"
+                                    " today)"},
+                    "owner_type": {"type": "string", "enum": list(OWNER_TYPES)}},
                     "additionalProperties": False},
                 "Vehicle": {"type": "object", "required": ["vin", "registered"], "properties": {
                     "vin": {"type": "string"}, "registered": {"type": "boolean"},
