@@ -13,12 +13,18 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from features import feed, profile_store, silence
+from features import engagement, feed, profile_store, silence
 from features.matrix import strategy
 from features.profile import DOMAINS_USED_AS_OF, ODOMETER_AS_OF
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
-from features.segments import CHURN_WARNING, ActivityRules, activity_history, maturity
+from features.segments import (
+    CHURN_WARNING,
+    ActivityRules,
+    activity_history,
+    activity_rules,
+    maturity,
+)
 from features.service_pass import service_pass
 from features.trips import TripRules
 from timeseries.writer import HOUR_MS
@@ -33,7 +39,7 @@ class DeriveSettings:
     """Derivation rules and defaults."""
 
     trips: TripRules = field(default_factory=TripRules)
-    activity: ActivityRules = field(default_factory=ActivityRules)
+    activity: ActivityRules = field(default_factory=activity_rules)
     default_timezone: str = "UTC"
     settle_s: int = 3600           # a local day is final once data is this far past its end
     disagreement_km: float = 1000  # vehicle's DistanceToService vs ours
@@ -55,6 +61,7 @@ class _Vehicle:
     advisor_id: str | None
     last_sample_at: datetime | None
     odometer_km: float | None
+    last_seen: datetime | None
 
 
 def _ms(dt: datetime) -> int:
@@ -136,7 +143,8 @@ class Deriver:
                     self.settings.trips)
                 days |= touched
             await recompute_days(self.conn, vid, days, v.tz, hours)
-            await self._segments(v, days)
+            # an hour may be dirty for engagement alone: its day's activity is redone too
+            await self._segments(v, days | {local_day(h * HOUR_MS, v.tz) for h in hours})
             await self._service(v)
             await self.conn.execute(
                 "DELETE FROM dirty_hours d USING unnest(%s::bigint[], %s::timestamptz[])"
@@ -177,8 +185,8 @@ class Deriver:
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT id, vin, timezone, model, powertrain, delivered_on,"
-                " owner_id, owner_channel, dealer_id, advisor_id, last_sample_at, odometer_km"
-                " FROM vehicles"
+                " owner_id, owner_channel, dealer_id, advisor_id, last_sample_at, odometer_km,"
+                " last_seen FROM vehicles"
                 " WHERE id = %s", (vid,))
             r = await cur.fetchone()
         if r is None:
@@ -202,9 +210,12 @@ class Deriver:
         assert row is not None
         first_day, last_done = row
         if clock_settled is None and last_done is not None and last_done > settled_to:
-            await self.conn.execute("DELETE FROM segment_days WHERE vehicle_id = %s AND day > %s",
-                                    (v.id, settled_to))
-            last_done = settled_to
+            if await silence.still_silent(self.conn, v.vin, v.last_seen):
+                settled_to = last_done  # e.g. app engagement only: the clock's days stand
+            else:
+                await self.conn.execute("DELETE FROM segment_days WHERE vehicle_id = %s"
+                                        " AND day > %s", (v.id, settled_to))
+                last_done = settled_to
         if first_day is None:
             return
         start = min(days) if days else first_day
@@ -215,11 +226,17 @@ class Deriver:
         if start > settled_to:
             return
         window = self.settings.activity.window
+        rules, lo = self.settings.activity, start - timedelta(days=2 * window)
         cur = await self.conn.execute(
-            "SELECT day, km, trips FROM daily_usage WHERE vehicle_id = %s AND day >= %s"
-            " AND day <= %s", (v.id, start - timedelta(days=2 * window), settled_to))
-        daily = {d: (km, n) for d, km, n in await cur.fetchall()}
-        history = activity_history(daily, first_day, start, settled_to, self.settings.activity)
+            "SELECT day, km, trips, EXISTS (SELECT 1 FROM jsonb_each_text(cockpit) c"
+            " WHERE c.key <> 'other' AND c.value::int > 0) FROM daily_usage"
+            " WHERE vehicle_id = %s AND day >= %s AND day <= %s", (v.id, lo, settled_to))
+        rows = await cur.fetchall()
+        daily = {d: (km, n) for d, km, n, _ in rows}
+        extra = await engagement.day_scores(self.conn, v.id, v.vin, v.tz, lo, settled_to, rules)
+        for d, *_, cockpit in rows:
+            extra[d] = extra.get(d, 0.0) + (rules.weight("cockpit") if cockpit else 0.0)
+        history = activity_history(daily, first_day, start, settled_to, rules, extra)
         cur = await self.conn.execute(
             "SELECT day, activity FROM segment_days WHERE vehicle_id = %s AND day >= %s",
             (v.id, start - timedelta(days=1)))

@@ -97,6 +97,12 @@ async def profile(conn: psycopg.AsyncConnection, owner_id: str, as_of: date,
             " WHERE p.owner_id = %s AND d.day > %s AND d.day <= %s",
             (owner_id, as_of - timedelta(days=window), as_of))
         row = await cur.fetchone()
+        await cur.execute(
+            "SELECT type, count(*) AS n FROM owner_engagement WHERE owner_id = %s"
+            " AND at >= %s::date AT TIME ZONE 'UTC' AND at < %s::date AT TIME ZONE 'UTC'"
+            " GROUP BY type ORDER BY type",
+            (owner_id, as_of - timedelta(days=window - 1), as_of + timedelta(days=1)))
+        used = {r["type"]: r["n"] for r in await cur.fetchall()}
     assert row is not None
     return {"window_days": window, "as_of": as_of.isoformat(), **row,
-            "km_per_day": round(row["km_total"] / window, 2)}
+            "km_per_day": round(row["km_total"] / window, 2), "engagement": used}

@@ -99,7 +99,7 @@ async def merge(conn: psycopg.AsyncConnection, survivor: str, duplicates: list[s
             if row[0] != target:
                 raise OwnerError(f"field 'duplicates': {dup!r} was merged into {row[0]!r}")
             continue
-        for table in ("ownership_periods", "vehicles", "service_reminders"):
+        for table in ("ownership_periods", "vehicles", "service_reminders", "owner_engagement"):
             await conn.execute(f"UPDATE {table} SET owner_id = %s WHERE owner_id = %s",
                                (target, dup))
         await conn.execute("UPDATE owners SET merged_into = %s, updated_at = now()"

@@ -233,3 +233,16 @@ def owners_ddl(layout: Layout) -> list[str]:
             SELECT id, owner_id, coalesce(delivered_on, first_seen::date, current_date)
             FROM vehicles WHERE owner_id IS NOT NULL ON CONFLICT DO NOTHING""",
     ]
+
+
+def engagement_ddl(layout: Layout) -> list[str]:
+    """Owner engagement outside the car (the brand's app, campaigns, bookings), once per
+    event id."""
+    return [
+        """CREATE TABLE IF NOT EXISTS owner_engagement (
+            event_id text PRIMARY KEY, owner_id text NOT NULL, type text NOT NULL,
+            at timestamptz NOT NULL, vin text, received_at timestamptz NOT NULL DEFAULT now())""",
+        "CREATE INDEX IF NOT EXISTS owner_engagement_owner ON owner_engagement (owner_id, at)",
+        "CREATE INDEX IF NOT EXISTS owner_engagement_vin ON owner_engagement (vin, at)"
+        " WHERE vin IS NOT NULL",
+    ]

@@ -22,3 +22,14 @@ async def emit_silent(conn: psycopg.AsyncConnection, vid: int, vin: str, owner_i
     key = f"vehicle_silent:{vin}:{int(last.timestamp() * 1000)}"
     return int(await feed.emit(conn, key, "vehicle_silent", vid,
                                last + timedelta(hours=silent_hours), payload))
+
+
+async def still_silent(conn: psycopg.AsyncConnection, vin: str, last_seen: datetime | None
+                       ) -> bool:
+    """Whether the silence announced for the vehicle's last message still holds (nothing
+    has arrived since): its wall-clock days stay settled."""
+    if last_seen is None:
+        return False
+    key = f"vehicle_silent:{vin}:{int(last_seen.astimezone(UTC).timestamp() * 1000)}"
+    cur = await conn.execute("SELECT 1 FROM feed_events WHERE key = %s", (key,))
+    return await cur.fetchone() is not None

@@ -6,6 +6,7 @@ import psycopg
 
 from features.schema import (
     derived_ddl,
+    engagement_ddl,
     lifetime_ddl,
     owners_ddl,
     service_loop_ddl,
@@ -42,6 +43,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                                           vehicle_dtcs_ddl)),
     Migration(10, "lifetime maturity: first use of each cockpit domain", (lifetime_ddl,)),
     Migration(11, "owners: types, merges, ownership periods", (owners_ddl,)),
+    Migration(12, "owner engagement events", (engagement_ddl,)),
 )
 
 

@@ -46,6 +46,7 @@ class FleetTruth:
     vehicles: dict[str, VehicleTruth] = field(default_factory=dict)
     garbage: list[dict[str, str]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
+    engagement: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per owner
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -60,6 +61,7 @@ class FleetTruth:
             },
             "garbage": self.garbage,
             "faults": dict(self.faults),
+            "engagement": self.engagement,
         }
 
     def write(self, path: str) -> None:

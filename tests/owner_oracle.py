@@ -5,11 +5,12 @@ their periods), as docs/profiles.md defines them."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from decoders.catalog import load_catalog
-from features.segments import ACTIVITIES, maturity
+from features.segments import ACTIVITIES, activity_rules, maturity
 
 
 def periods(v: dict[str, Any]) -> list[tuple[str, date, date | None]]:
@@ -62,3 +63,26 @@ def owner_cells(truth: dict[str, Any], day: date, activity: dict[str, dict[str, 
                     owner not in best or ACTIVITIES.index(a) < ACTIVITIES.index(best[owner])):
                 best[owner] = a
     return {o: f"{a}/{maturity(since[o], day, km[o], len(used[o]))}" for o, a in best.items()}
+
+
+def extra_scores(truth: dict[str, Any], vin: str, engagement: dict[str, list[dict[str, Any]]],
+                 data_before: str = "9999") -> dict[date, float]:
+    """A vehicle's score beyond driving per local day, by the activity rules: cockpit use
+    (on days before ``data_before``, the data received), and the engagement events naming
+    it or, without a VIN, of its owner of that day (``engagement``: owner -> events)."""
+    rules = activity_rules()
+    v = truth["vehicles"][vin]
+    domain_of = load_catalog().event_domains
+    out: dict[date, float] = {}
+    for d, day in v["days"].items():
+        if d < data_before and any(n and t in domain_of for t, n in day["events"].items()):
+            out[date.fromisoformat(d)] = rules.weight("cockpit")
+    tz = ZoneInfo(v["meta"]["timezone"])
+    held = periods(v)
+    for owner, events in engagement.items():
+        for e in events:
+            day = datetime.fromisoformat(e["at"].replace("Z", "+00:00")).astimezone(tz).date()
+            if e["vin"] == vin or (e["vin"] is None and any(
+                    o == owner and lo <= day and (hi is None or day < hi) for o, lo, hi in held)):
+                out[day] = out.get(day, 0.0) + rules.weight(e["type"])
+    return out

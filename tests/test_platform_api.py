@@ -320,6 +320,24 @@ def test_owners_transfer_merge_and_lookup(stack: tuple[Api, Gateway, dict[str, A
     assert api.call("GET", "/v1/owners?owner=x")[0] == 400
     assert api.call("GET", "/v1/owners/NOBODY-123")[0] == 404
 
+    at = f"{last}T09:30:00Z"
+    batch = {"events": [{"event_id": "app-1", "type": "app_opened", "at": at},
+                        {"event_id": "app-2", "type": "remote_command", "at": at, "vin": vin2}]}
+    path = f"/v1/owners/{dup}/engagement"  # posted under the duplicate id: the company's
+    status, body, _ = api.call("POST", path, WRITE, batch)
+    assert (status, body) == (200, {"owner_id": company, "received": 2, "new": 2,
+                                     "duplicates": 0}), body
+    assert api.call("POST", path, WRITE, batch)[1]["new"] == 0  # idempotent by event id
+    status, body, _ = api.call("POST", path, WRITE, {"events": [
+        {"event_id": "app-3", "type": "app_closed", "at": at}]})
+    assert status == 400 and "events[0].type" in body["detail"]
+    assert api.call("POST", path, WRITE, {"events": [
+        {"event_id": "app-3", "type": "app_opened", "at": "2999-01-01T00:00:00Z"}]})[0] == 400
+    assert api.call("POST", "/v1/owners/NOBODY-123/engagement", WRITE, batch)[0] == 404
+    assert api.call("POST", path, READ, batch)[0] == 403
+    got = api.get(f"/v1/owners/{company}?as_of={last}")
+    assert got["profile"]["engagement"] == {"app_opened": 1, "remote_command": 1}
+
 
 def test_schemathesis_finds_no_server_errors(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
     api, _, _ = stack

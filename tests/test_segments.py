@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from features.segments import ActivityRules, activity_history, maturity
+from features.segments import activity_history, activity_rules, maturity
 
 D0 = date(2026, 1, 1)
 
@@ -15,7 +15,7 @@ def days(pattern: list[float]) -> dict[date, tuple[float, int]]:
 
 def test_stops_driving_goes_declining_lapsing_dormant() -> None:
     daily = days([20.0] * 10 + [0.0] * 40)
-    h = activity_history(daily, D0, D0, D0 + timedelta(days=49), ActivityRules())
+    h = activity_history(daily, D0, D0, D0 + timedelta(days=49), activity_rules())
     last_drive = D0 + timedelta(days=9)
     assert h[last_drive + timedelta(days=6)] == "active"      # drove within 7 days
     assert h[last_drive + timedelta(days=7)] == "declining"
@@ -27,15 +27,15 @@ def test_stops_driving_goes_declining_lapsing_dormant() -> None:
 def test_driving_less_than_half_of_previous_window_is_declining() -> None:
     daily = days([30.0] * 30 + [10.0] * 30)
     h = activity_history(daily, D0, D0 + timedelta(days=59), D0 + timedelta(days=59),
-                         ActivityRules())
+                         activity_rules())
     assert h[D0 + timedelta(days=59)] == "declining"  # 300 km vs 900 km
     h = activity_history(days([30.0] * 30 + [20.0] * 30), D0, D0 + timedelta(days=59),
-                         D0 + timedelta(days=59), ActivityRules())
+                         D0 + timedelta(days=59), activity_rules())
     assert h[D0 + timedelta(days=59)] == "active"  # 600 vs 900: down a third only
 
 
 def test_days_before_first_data_are_unknown_not_idle() -> None:
-    h = activity_history(days([0.0, 0.0, 15.0]), D0, D0, D0 + timedelta(days=2), ActivityRules())
+    h = activity_history(days([0.0, 0.0, 15.0]), D0, D0, D0 + timedelta(days=2), activity_rules())
     assert set(h.values()) == {"active"}
 
 

@@ -9,6 +9,7 @@ registered under a duplicate id and merged), and every owner's cell on every day
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -19,17 +20,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from decoders.catalog import load_catalog
+from features import engagement as engagement_store
 from features import matrix, owner_cells, owners
 from features.engine import Deriver, DeriveSettings
-from features.segments import ActivityRules, activity_history, maturity
+from features.segments import activity_history, activity_rules, maturity
 from gateway.decode import decode_envelope
 from gateway.schema import migrate
 from localservices import create_database, drop_database
+from simulator.engagement import app_engagement
 from simulator.fleet import make_fleet
 from simulator.owners import mix_owners
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import derive_all, register_fleet
+from tests.owner_oracle import extra_scores
 from tests.owner_oracle import owner_cells as truth_owner_cells
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
@@ -37,6 +41,7 @@ from timeseries.writer import BatchWriter
 pytestmark = pytest.mark.live
 VEHICLES, DAYS, SEED = 24, 60, 41
 SETTLE = timedelta(hours=1)
+EARLY = "early_engagement"  # the app events posted before the telemetry
 
 
 async def _ingest(writer: BatchWriter, deriver: Deriver, msgs: list[Outgoing]) -> None:
@@ -49,13 +54,17 @@ async def _ingest(writer: BatchWriter, deriver: Deriver, msgs: list[Outgoing]) -
     await derive_all(deriver)
 
 
-def _history(v: dict[str, Any], end: date, before: str = "9999") -> dict[str, str]:
-    """The activity of each day up to ``end`` from the truth's days before ``before``."""
+def _history(truth: dict[str, Any], vin: str, end: date, before: str = "9999",
+             engagement: str = "engagement") -> dict[str, str]:
+    """The activity of each day up to ``end`` from the truth's days before ``before`` and
+    the owners' engagement (all of it, or ``early_engagement``: what was posted early)."""
+    v = truth["vehicles"][vin]
     daily = {date.fromisoformat(d): (t["km"], len(t["trips"])) for d, t in v["days"].items()
              if d < before}
     first = min(daily)
     return {d.isoformat(): a for d, a in
-            activity_history(daily, first, first, end, ActivityRules()).items()}
+            activity_history(daily, first, first, end, activity_rules(),
+                             extra_scores(truth, vin, truth[engagement], before)).items()}
 
 
 def _wall_settled(now: datetime, tz: str) -> date:
@@ -71,7 +80,11 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     msgs = list(fleet_stream(fleet, start, DAYS, SEED, 3600, Faults(duplicates=0.02,
                                                                     reorder=0.02),
                              truth, sample_s=10))
+    app_engagement(fleet, start, DAYS, SEED, truth)
     tj = truth.to_json()
+    late_from = (start + timedelta(days=DAYS - 25)).isoformat()
+    tj["early_engagement"] = {o: [e for e in es if e["at"] < late_from]
+                              for o, es in tj["engagement"].items()}
     silent = {s.vin for s in fleet if s.silent_from_day is not None}
     late = next(s for s in fleet if s.silent_from_day is None and s.dormant_from_day is None
                 and s.offline_from_day is None)
@@ -86,6 +99,12 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     # registered when the simulated period began (registration sets last contact to now)
     await conn.execute("UPDATE vehicles SET last_seen = %s",
                        (datetime.combine(start, datetime.min.time(), UTC),))
+    owners_before_merge = await _owner_ids(conn)
+    for spec in fleet:  # the platform found the duplicates
+        if spec.registered_as:
+            async with conn.transaction():
+                await owners.merge(conn, spec.owner_id, [spec.registered_as])
+    await _post(conn, tj["early_engagement"], SEED)
     dconn = await connect(url)
     deriver = Deriver(dconn, DeriveSettings(silent_hours=48))
     await _ingest(BatchWriter(conn, layout), deriver, live)
@@ -100,15 +119,33 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     await deriver.settle_by_clock(now)  # the late car sent again: it is not silent now
     state["after"] = await _segments(url)
     state["events_after"] = await _events(url)
-    state["owners_before_merge"] = await _owner_ids(conn)
-    for spec in fleet:  # the platform found the duplicates
-        if spec.registered_as:
-            async with conn.transaction():
-                await owners.merge(conn, spec.owner_id, [spec.registered_as])
+    state["owners_before_merge"] = owners_before_merge
+    # the app's last weeks arrive late, shuffled, with the early batches sent again
+    state["reposted"] = await _post(conn, tj["engagement"], SEED + 1)
+    await derive_all(deriver)
+    await deriver.settle_by_clock(now)
+    state["final"] = await _segments(url)
+    state["events_final"] = await _events(url)
     await conn.close()
     await dconn.close()
     yield state
     drop_database(url)
+
+
+async def _post(conn: Any, engagement: dict[str, list[dict[str, Any]]], seed: int
+                ) -> tuple[int, int]:
+    """Post every owner's events in shuffled batches of up to 50; (events sent, new)."""
+    rng = random.Random(seed)
+    sent = new = 0
+    for owner, events in sorted(engagement.items()):
+        events = [*events, *rng.sample(events, len(events) // 5)]  # some sent twice
+        rng.shuffle(events)
+        for i in range(0, len(events), 50):
+            batch = engagement_store.parse({"events": events[i:i + 50]}, datetime.now(UTC))
+            async with conn.transaction():
+                _, n = await engagement_store.add(conn, owner, batch)
+            sent, new = sent + len(batch), new + n
+    return sent, new
 
 
 async def _owner_ids(conn: Any) -> list[str]:
@@ -141,12 +178,13 @@ async def test_silent_cars_settle_on_the_wall_clock_as_the_truth_says(
     for vin, v in truth["vehicles"].items():
         last = date.fromisoformat(max(v["days"]))
         if vin in silent_fleet["silent"]:
-            want = _history(v, _wall_settled(now, v["meta"]["timezone"]))
+            want = _history(truth, vin, _wall_settled(now, v["meta"]["timezone"]),
+                            engagement=EARLY)
         elif vin == silent_fleet["late"]:  # its last 20 days not received yet
-            want = _history(v, _wall_settled(now, v["meta"]["timezone"]),
-                            silent_fleet["cut_day"])
+            want = _history(truth, vin, _wall_settled(now, v["meta"]["timezone"]),
+                            silent_fleet["cut_day"], EARLY)
         else:
-            want = _history(v, last - timedelta(days=1))
+            want = _history(truth, vin, last - timedelta(days=1), engagement=EARLY)
         assert got[vin] == want, vin
     labels = {got[vin][max(got[vin])] for vin in silent_fleet["silent"]}
     assert {"lapsing", "dormant"} & labels  # the unplugged boxes drifted away
@@ -175,7 +213,9 @@ async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
     v = silent_fleet["truth"]["vehicles"][vin]
     last = date.fromisoformat(max(v["days"]))
     before, after = silent_fleet["before"][vin], silent_fleet["after"][vin]
-    assert after == _history(v, last - timedelta(days=1))  # exactly as if it had been live
+    # exactly as if it had been live
+    assert after == _history(silent_fleet["truth"], vin, last - timedelta(days=1),
+                             engagement=EARLY)
     assert before != after  # the wall clock had moved it on while its data was missing
     corrections = [p for kind, p in silent_fleet["events_after"][
         len(silent_fleet["events_before"]):] if kind == "segment_changed" and p["vin"] == vin]
@@ -192,7 +232,7 @@ def _cells(truth: dict[str, Any], day: str, settled_ends: dict[str, date]
     domain_of = load_catalog().event_domains
     out = {}
     for vin, v in truth["vehicles"].items():
-        activity = _history(v, settled_ends[vin]).get(day)
+        activity = _history(truth, vin, settled_ends[vin]).get(day)
         if activity is None:
             continue
         driven = [d for d in sorted(v["days"]) if d <= day and v["days"][d]["trips"]]
@@ -218,7 +258,7 @@ def _want(state: dict[str, Any], by: str, day: date, ends: dict[str, date]) -> d
     truth = state["truth"]
     if by == "vehicle":
         return _cells(truth, day.isoformat(), ends)
-    activity = {vin: _history(v, ends[vin]) for vin, v in truth["vehicles"].items()}
+    activity = {vin: _history(truth, vin, ends[vin]) for vin in truth["vehicles"]}
     return truth_owner_cells(truth, day, activity)
 
 
@@ -293,3 +333,31 @@ async def test_every_owners_cell_equals_the_truth_on_every_day(
             assert (await owners.record(conn, dup) or {})["owner_id"] != dup
     print(f"owner cells seen: {sorted(seen_cells)}")
     assert any(c.endswith("/novice") for c in seen_cells)  # a new owner starts again
+
+
+async def test_engagement_keeps_app_only_owners_active_and_late_events_correct_history(
+        silent_fleet: dict[str, Any]) -> None:
+    """Owners whose car stopped but who use the app: their days of engagement count, every
+    vehicle's history after the late events equals the truth's with all of them, the
+    re-sent events were stored once, and the changes are flagged as corrections."""
+    truth = silent_fleet["truth"]
+    ends = _ends(silent_fleet)
+    total = sum(len(es) for es in truth["engagement"].values())
+    early = sum(len(es) for es in truth[EARLY].values())
+    sent, new = silent_fleet["reposted"]
+    assert sent > total and new == total - early > 0  # each event id stored once
+    final = silent_fleet["final"]
+    changed = 0
+    for vin, v in truth["vehicles"].items():
+        assert final[vin] == _history(truth, vin, ends[vin]), vin
+        without = {d.isoformat(): a for d, a in activity_history(
+            {date.fromisoformat(d): (t["km"], len(t["trips"])) for d, t in v["days"].items()},
+            date.fromisoformat(min(v["days"])), date.fromisoformat(min(v["days"])), ends[vin],
+            activity_rules()).items()}
+        changed += final[vin] != without
+    assert changed >= 2  # the app kept some owners from lapsing
+    late = [p for kind, p in silent_fleet["events_final"][len(silent_fleet["events_after"]):]
+            if kind == "segment_changed"]
+    bad = [(p, silent_fleet["after"][p["vin"]].get(p["day"])) for p in late if not p["correction"]
+           and silent_fleet["after"][p["vin"]].get(p["day"]) not in (None, p["to"])]
+    assert late and not bad, bad

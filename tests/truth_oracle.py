@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from features.segments import ActivityRules, activity_history
+from features.segments import activity_history, activity_rules
 
 
 def expected_segment_changes(truth: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -17,7 +17,7 @@ def expected_segment_changes(truth: dict[str, Any]) -> set[tuple[str, str, str, 
         settled = last - timedelta(days=1)
         if settled < first:
             continue
-        hist = activity_history(daily, first, first, settled, ActivityRules())
+        hist = activity_history(daily, first, first, settled, activity_rules())
         prev = None
         for day, label in sorted(hist.items()):
             if prev is not None and label != prev:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from features import matrix, owner_cells, owners
+from features import engagement, matrix, owner_cells, owners
 from features.registry import CHANNELS
 from features.segments import ACTIVITIES
 from gateway.http.auth import requires
@@ -72,8 +72,27 @@ async def merge_owners(request: web.Request) -> web.Response:
             merged = await owners.merge(conn, oid, dups)
         except owners.OwnerError as exc:
             raise problem(409 if "was merged" in str(exc) else 400, str(exc)) from None
+        if merged:
+            await engagement.remark(conn, await owners.resolve(conn, oid))
         rec = await owners.record(conn, oid)
     return ok({**(rec or {}), "merged": merged})
+
+
+@requires("write")
+async def post_engagement(request: web.Request) -> web.Response:
+    """A batch of engagement events (app, remote commands, campaigns, bookings); each event
+    id is stored once, so a batch may be re-sent."""
+    oid = _owner_id(request)
+    try:
+        events = engagement.parse(await json_body(request), datetime.now(UTC))
+    except engagement.EngagementError as exc:
+        raise problem(400, str(exc)) from None
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        if await owners.record(conn, oid) is None:
+            raise problem(404, f"owner {oid!r} is unknown")
+        survivor, new = await engagement.add(conn, oid, events)
+    return ok({"owner_id": survivor, "received": len(events), "new": new,
+               "duplicates": len(events) - new})
 
 
 @requires("read")
@@ -126,3 +145,4 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/v1/owners/{owner_id}", get_owner)
     app.router.add_put("/v1/owners/{owner_id}", put_owner)
     app.router.add_post("/v1/owners/{owner_id}/merge", merge_owners)
+    app.router.add_post("/v1/owners/{owner_id}/engagement", post_engagement)

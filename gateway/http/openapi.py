@@ -10,7 +10,7 @@ from features.feed import FEED_TYPES
 from features.owners import OWNER_TYPES
 from features.registry import CHANNELS
 from features.reminder_store import STATES as REMINDER_STATES
-from features.segments import ACTIVITIES
+from features.segments import ACTIVITIES, ENGAGEMENT_TYPES
 from features.worklist import GROUP_BY
 from gateway import __version__
 
@@ -221,6 +221,23 @@ def _owner_ops() -> dict[str, Any]:
                            "type": "object", "additionalProperties": False, "properties": {
                                "type": {"type": "string", "enum": list(OWNER_TYPES)},
                                "channel": {"type": "string", "enum": list(CHANNELS)}}}}}})},
+        "/v1/owners/{owner_id}/engagement": {"post": _op(
+            "Engagement events of an owner (idempotent by event_id)", WRITE, [oid],
+            {**_ok({"type": "object", "required": ["owner_id", "received", "new"],
+                    "properties": {"owner_id": {"type": "string"}, "received": INT,
+                                   "new": INT, "duplicates": INT}}),
+             **_err(400, 401, 403, 404, 413)},
+            {"required": True, "content": {J: {"schema": {
+                "type": "object", "required": ["events"], "additionalProperties": False,
+                "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                          "items": {"type": "object",
+                                                    "required": ["event_id", "type", "at"],
+                                                    "additionalProperties": False,
+                                                    "properties": {
+                    "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "type": {"type": "string", "enum": list(ENGAGEMENT_TYPES)},
+                    "at": {"type": "string", "format": "date-time"},
+                    "vin": {"type": "string", "pattern": "^[A-HJ-NPR-Z0-9]{17}$"}}}}}}}}})},
         "/v1/owners/{owner_id}/merge": {"post": _op(
             "Merge duplicate owner ids into this one", WRITE, [oid],
             {**_ok({**owner, "properties": {**fields, "merged": {
