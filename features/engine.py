@@ -13,17 +13,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from features import engagement, feed, profile_store, silence
-from features.matrix import strategy
-from features.profile import DOMAINS_USED_AS_OF, ODOMETER_AS_OF
+from features import engagement, profile_store, silence
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
+from features.segment_events import emit_changes
 from features.segments import (
-    CHURN_WARNING,
     ActivityRules,
     activity_history,
     activity_rules,
-    maturity,
 )
 from features.service_pass import service_pass
 from features.trips import TripRules
@@ -247,30 +244,9 @@ class Deriver:
                 "INSERT INTO segment_days (vehicle_id, day, activity) VALUES (%s, %s, %s)"
                 " ON CONFLICT (vehicle_id, day) DO UPDATE SET activity = EXCLUDED.activity",
                 [(v.id, d, a) for d, a in sorted(history.items())])
-        for day, label in sorted(history.items()):
-            if prev is not None and prev != label:
-                await self._emit_segment_change(v, day, prev, label, before.get(day))
-            prev = label
+        self.events_emitted += await emit_changes(self.conn, v, history, prev, before)
         await self.conn.execute("UPDATE vehicles SET activity = %s WHERE id = %s",
                                 (history[settled_to], v.id))
-
-    async def _emit_segment_change(self, v: _Vehicle, day: date, frm: str, to: str,
-                                   was: str | None) -> None:
-        cur = await self.conn.execute(
-            f"SELECT {ODOMETER_AS_OF}, {DOMAINS_USED_AS_OF} FROM vehicles a WHERE a.id = %(v)s",
-            {"v": v.id, "as_of": day})
-        row = await cur.fetchone()
-        assert row is not None
-        mature = maturity(v.delivered_on, day, row[0], int(row[1]))
-        payload = {"vin": v.vin, "owner_id": v.owner_id, "dealer_id": v.dealer_id,
-                   "day": day.isoformat(), "from": frm, "to": to,
-                   "churn_warning": to in CHURN_WARNING,
-                   "correction": was is not None and was != to, "maturity": mature,
-                   "strategy": strategy(to, mature)}
-        at = datetime(day.year, day.month, day.day, tzinfo=v.tz) + timedelta(days=1)
-        if await feed.emit(self.conn, f"segment_changed:{v.vin}:{day}:{frm}:{to}",
-                           "segment_changed", v.id, at, payload):
-            self.events_emitted += 1
 
     async def _service(self, v: _Vehicle) -> None:
         if v.last_sample_at is None or v.delivered_on is None:

@@ -48,34 +48,58 @@ async def ensure(conn: psycopg.AsyncConnection, owner_id: str, owner_type: str |
 
 
 async def attach(conn: psycopg.AsyncConnection, vid: int, vin: str, owner_id: str,
-                 since: date | None, delivered_on: date | None) -> None:
+                 since: date | None, delivered_on: date | None, until: date | None = None
+                 ) -> None:
     """Make ``owner_id`` (a surviving id) the vehicle's owner from ``since``: the first
     owner from delivery, a new one from the transfer day (default today), ending the
-    previous period that day with an ``ownership_transferred`` event. Idempotent."""
+    previous period that day; ``until`` ends the owner's period without a successor (export,
+    scrappage, end of a lease). Each change is an ``ownership_transferred`` event.
+    Idempotent."""
     cur = await conn.execute(
-        "SELECT owner_id, from_day FROM ownership_periods WHERE vehicle_id = %s"
-        " AND to_day IS NULL FOR UPDATE", (vid,))
-    current = await cur.fetchone()
-    if current is None:
-        start = since or delivered_on or datetime.now(UTC).date()
-        await conn.execute("INSERT INTO ownership_periods (vehicle_id, owner_id, from_day)"
-                           " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (vid, owner_id, start))
-        return
-    previous, from_day = str(current[0]), current[1]
-    if previous == owner_id:
-        return
-    day = since or datetime.now(UTC).date()
-    if day <= from_day:
-        raise OwnerError(f"field 'owner_since': {day} is not after the current owner's start"
-                         f" {from_day}")
-    await conn.execute("UPDATE ownership_periods SET to_day = %s WHERE vehicle_id = %s"
-                       " AND from_day = %s", (day, vid, from_day))
+        "SELECT owner_id, from_day, to_day FROM ownership_periods WHERE vehicle_id = %s"
+        " ORDER BY from_day DESC LIMIT 1 FOR UPDATE", (vid,))
+    last = await cur.fetchone()
+    today = datetime.now(UTC).date()
+    if last is None:
+        await _open(conn, vid, owner_id, since or delivered_on or today)
+    elif last[0] != owner_id:
+        day = since or (last[2] if last[2] is not None else today)
+        if day <= last[1] or (last[2] is not None and day < last[2]):
+            raise OwnerError(f"field 'owner_since': {day} is not after the current owner's"
+                             f" start {last[1]}" if last[2] is None else
+                             f"field 'owner_since': {day} is before the end of the last"
+                             f" period {last[2]}")
+        if last[2] is None:
+            await conn.execute("UPDATE ownership_periods SET to_day = %s WHERE vehicle_id = %s"
+                               " AND from_day = %s", (day, vid, last[1]))
+        await _open(conn, vid, owner_id, day)
+        await _event(conn, vid, vin, day, str(last[0]) if last[2] is None else None, owner_id)
+    if until is not None:
+        cur = await conn.execute(
+            "UPDATE ownership_periods SET to_day = %s WHERE vehicle_id = %s AND owner_id = %s"
+            " AND to_day IS NULL AND from_day < %s RETURNING from_day", (until, vid, owner_id,
+                                                                       until))
+        if await cur.fetchone() is not None:
+            await _event(conn, vid, vin, until, owner_id, None)
+        else:
+            cur = await conn.execute("SELECT 1 FROM ownership_periods WHERE vehicle_id = %s"
+                                     " AND owner_id = %s AND to_day = %s", (vid, owner_id, until))
+            if await cur.fetchone() is None:
+                raise OwnerError(f"field 'owner_until': {until} does not end an open period"
+                                 f" of {owner_id!r} after its start")
+
+
+async def _open(conn: psycopg.AsyncConnection, vid: int, owner_id: str, day: date) -> None:
     await conn.execute("INSERT INTO ownership_periods (vehicle_id, owner_id, from_day)"
-                       " VALUES (%s, %s, %s)", (vid, owner_id, day))
-    await feed.emit(conn, f"transfer:{vid}:{day}", "ownership_transferred", vid,
+                       " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (vid, owner_id, day))
+
+
+async def _event(conn: psycopg.AsyncConnection, vid: int, vin: str, day: date,
+                 frm: str | None, to: str | None) -> None:
+    await feed.emit(conn, f"transfer:{vid}:{day}:{to}", "ownership_transferred", vid,
                     datetime.combine(day, datetime.min.time(), UTC),
-                    {"vin": vin, "day": day.isoformat(), "from_owner_id": previous,
-                     "to_owner_id": owner_id})
+                    {"vin": vin, "day": day.isoformat(), "from_owner_id": frm,
+                     "to_owner_id": to})
 
 
 async def merge(conn: psycopg.AsyncConnection, survivor: str, duplicates: list[str]
@@ -119,3 +143,14 @@ async def record(conn: psycopg.AsyncConnection, owner_id: str) -> dict[str, Any]
     if row is None:
         return None
     return {"owner_id": row[0], "type": row[1], "channel": row[2], "merged_from": list(row[3])}
+
+
+async def owner_on(conn: psycopg.AsyncConnection, vid: int, day: date,
+                   default: str | None) -> str | None:
+    """The vehicle's owner on ``day`` by its periods (events are attributed to the owner
+    of the period they happened in); ``default`` when no period covers the day."""
+    cur = await conn.execute(
+        "SELECT owner_id FROM ownership_periods WHERE vehicle_id = %s AND from_day <= %s"
+        " AND (to_day IS NULL OR to_day > %s)", (vid, day, day))
+    row = await cur.fetchone()
+    return str(row[0]) if row is not None else default

@@ -19,7 +19,8 @@ POWERTRAINS = ("ice", "bev", "phev")
 FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer_id",
           "advisor_id", "owner_channel")
 CHANNELS = ("email", "sms", "app", "phone", "post", "none")
-OWNERSHIP = ("owner_since", "owner_type")  # about the owner's period and record, not columns
+# about the owner's period and record, not columns of the vehicle
+OWNERSHIP = ("owner_since", "owner_until", "owner_type")
 
 
 class RegistryError(ValueError):
@@ -40,6 +41,7 @@ class Registration:
     advisor_id: str | None = None
     owner_channel: str | None = None
     owner_since: date | None = None
+    owner_until: date | None = None
     owner_type: str | None = None
 
 
@@ -66,14 +68,15 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
     if values.get("owner_type") not in (None, *owners.OWNER_TYPES):
         raise RegistryError(f"field 'owner_type' must be one of {', '.join(owners.OWNER_TYPES)}")
     if values.keys() & set(OWNERSHIP) and "owner_id" not in values:
-        raise RegistryError("fields 'owner_since' and 'owner_type' need 'owner_id'")
+        raise RegistryError("fields 'owner_since', 'owner_until' and 'owner_type' need"
+                            " 'owner_id'")
     if "timezone" in values:
         try:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise RegistryError(f"field 'timezone': unknown zone {values['timezone']!r}") \
                 from None
-    for key in ("delivered_on", "owner_since"):
+    for key in ("delivered_on", "owner_since", "owner_until"):
         if key in values:
             try:
                 values[key] = date.fromisoformat(values[key])
@@ -132,7 +135,7 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     if reg.owner_id is not None:
         try:
             await owners.attach(conn, vid, reg.vin, reg.owner_id, reg.owner_since,
-                                reg.delivered_on)
+                                reg.delivered_on, reg.owner_until)
         except owners.OwnerError as exc:
             raise RegistryError(str(exc)) from None
     if before is not None and (before[1] != reg.timezone or before[2] != reg.delivered_on):

@@ -245,4 +245,7 @@ def engagement_ddl(layout: Layout) -> list[str]:
         "CREATE INDEX IF NOT EXISTS owner_engagement_owner ON owner_engagement (owner_id, at)",
         "CREATE INDEX IF NOT EXISTS owner_engagement_vin ON owner_engagement (vin, at)"
         " WHERE vin IS NOT NULL",
+        # what the feed already told about a vehicle's days, to correct it when they change
+        "CREATE INDEX IF NOT EXISTS feed_events_vehicle ON feed_events"
+        " (vehicle_id, type, occurred_at)",
     ]

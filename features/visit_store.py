@@ -15,7 +15,7 @@ from itertools import pairwise
 
 import psycopg
 
-from features import dealers, feed
+from features import dealers, feed, owners
 from features.reminder_store import VehicleRef
 from features.visits import Stay, find_visits
 
@@ -64,7 +64,8 @@ async def record_visits(conn: psycopg.AsyncConnection, v: VehicleRef, settled_to
             new = await cur.fetchone()
             if new is None:
                 continue
-            payload = {"visit_id": str(new[0]), "vin": v.vin, "owner_id": v.owner_id,
+            owner = await owners.owner_on(conn, v.id, day, v.owner_id)
+            payload = {"visit_id": str(new[0]), "vin": v.vin, "owner_id": owner,
                        "dealer_id": visit.dealer_id, "own_dealer": visit.dealer_id == v.dealer_id,
                        "day": day.isoformat(), "arrived_at": _iso(visit.arrived_ms),
                        "left_at": _iso(visit.left_ms), "open_minutes": visit.open_minutes,

@@ -43,7 +43,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                                           vehicle_dtcs_ddl)),
     Migration(10, "lifetime maturity: first use of each cockpit domain", (lifetime_ddl,)),
     Migration(11, "owners: types, merges, ownership periods", (owners_ddl,)),
-    Migration(12, "owner engagement events", (engagement_ddl,)),
+    Migration(12, "owner engagement events; feed reads by vehicle", (engagement_ddl,)),
 )
 
 

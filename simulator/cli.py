@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 
+from simulator.cells import every_day
 from simulator.fleet import make_dealers, make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
@@ -104,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pub.close()
     if args.truth:
-        truth.write(args.truth)
+        out = truth.to_json()
+        out["cells"] = every_day(out)  # what the gateway must conclude, day by day
+        with open(args.truth, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1, default=str)
     rows = sum(v.rows for v in truth.vehicles.values())
     values = sum(v.values for v in truth.vehicles.values())
     print(f"published {stats.messages} messages ({stats.bytes / 1e6:.1f} MB) for "

@@ -62,6 +62,7 @@ class VehicleSpec:
     owner_type: str = "private"  # private, commercial_fleet or rental
     registered_as: str = ""  # the id the registry first gets, a duplicate of owner_id if not ""
     transfers: tuple[tuple[str, date], ...] = ()  # later owners: (owner id, first day)
+    fading_from_day: int | None = None  # drives less and less from this day, stops 3 weeks on
 
 
 
@@ -82,10 +83,12 @@ def _wire(pick: float, json_share: float, can_share: float, pb_share: float) -> 
 
 def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.1,
                catchup_share: float = 0.05, can_share: float = 0.0,
-               pb_share: float = 0.0, silent_share: float = 0.0) -> list[VehicleSpec]:
+               pb_share: float = 0.0, silent_share: float = 0.0, fading_share: float = 0.0
+               ) -> list[VehicleSpec]:
     """``n`` vehicles; the same seed always gives the same fleet. The shares split the
     fleet by wire format (the rest publishes MessagePack); ``silent_share`` of the cars
-    (in runs of 20 days or more) stop sending anything at some day (an unplugged box)."""
+    (in runs of 20 days or more) stop sending anything at some day (an unplugged box);
+    ``fading_share`` of the others drive less and less from some day and then stop."""
     fleet = []
     dealers = make_dealers(seed)
     for i in range(n):
@@ -130,6 +133,8 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
         if days >= 20 and quiet.random() < silent_share:
             fleet[-1] = replace(fleet[-1], silent_from_day=int(quiet.integers(days // 3,
                                                                               days - 8)))
+        elif days >= 30 and quiet.random() < fading_share:
+            fleet[-1] = replace(fleet[-1], fading_from_day=int(quiet.integers(5, days // 2)))
     return fleet
 
 

@@ -48,7 +48,8 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "dealer_id": spec.dealer_id, "persona": spec.persona, "domains": list(spec.domains),
             "wire": spec.wire, "dormant_from_day": spec.dormant_from_day,
             "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel,
-            "silent_from_day": spec.silent_from_day, "owner_type": spec.owner_type,
+            "silent_from_day": spec.silent_from_day, "fading_from_day": spec.fading_from_day,
+            "owner_type": spec.owner_type,
             "registered_as": spec.registered_as or spec.owner_id,
             "ownership": [{"owner_id": o, "from": d.isoformat()} for o, d in
                           ((spec.owner_id, spec.delivered_on), *spec.transfers)]}

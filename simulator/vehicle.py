@@ -22,6 +22,7 @@ from simulator.service import DATA, Schedule, Visit
 from simulator.truth import DayTruth, VehicleTruth
 
 BATCH_S = 10
+FADE_DAYS = 21  # a fading owner drives on fewer days each day, none after this many
 ALL_ITEMS = ("inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation")
 Row = dict[str, Any]
 MODELS_FILE = DATA / "models.json"
@@ -187,6 +188,9 @@ class VehicleLife:
         if s.dormant_from_day is not None and d >= s.dormant_from_day:
             return []
         if rng.random() < 0.08:
+            return []
+        if s.fading_from_day is not None and d >= s.fading_from_day \
+                and rng.random() < (d - s.fading_from_day + 1) / FADE_DAYS:
             return []
         weekend = day.weekday() >= 5
         wanted: list[tuple[float, float, str]] = []  # (local hour, km, kind)

@@ -338,6 +338,26 @@ def test_owners_transfer_merge_and_lookup(stack: tuple[Api, Gateway, dict[str, A
     got = api.get(f"/v1/owners/{company}?as_of={last}")
     assert got["profile"]["engagement"] == {"app_opened": 1, "remote_command": 1}
 
+    # the company's lease of the third car ends without a successor (returned, exported)
+    reg2 = {k: v2["meta"][k] for k in ("model", "powertrain", "timezone", "delivered_on",
+                                        "dealer_id")}
+    for _ in range(2):  # idempotent
+        status, body, _ = api.call("PUT", f"/v1/vehicles/{vin2}", WRITE,
+                                   {**reg2, "owner_id": company, "owner_until": last})
+        assert status == 200, body
+    before = str(date.fromisoformat(last) - timedelta(days=1))
+    assert [x["holds"] for x in api.get(f"/v1/owners/{company}?as_of={before}")["vehicles"]
+            if x["vin"] == vin2] == [True]
+    assert [(x["to"], x["holds"]) for x in api.get(f"/v1/owners/{company}?as_of={last}")[
+        "vehicles"] if x["vin"] == vin2] == [(last, False)]
+    ended = [e["data"] for e in api.get("/v1/events?type=ownership_transferred")["items"]
+             if e["data"]["vin"] == vin2]
+    assert [(e["from_owner_id"], e["to_owner_id"], e["day"]) for e in ended] == [
+        (company, None, last)]
+    status, body, _ = api.call("PUT", f"/v1/vehicles/{vin2}", WRITE,
+                               {**reg2, "owner_id": company, "owner_until": "2000-01-01"})
+    assert status == 400 and "owner_until" in body["detail"], body
+
 
 def test_schemathesis_finds_no_server_errors(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
     api, _, _ = stack

@@ -9,6 +9,7 @@ registered under a duplicate id and merged), and every owner's cell on every day
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -19,27 +20,26 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from decoders.catalog import load_catalog
 from features import engagement as engagement_store
 from features import matrix, owner_cells, owners
 from features.engine import Deriver, DeriveSettings
-from features.segments import activity_history, activity_rules, maturity
 from gateway.decode import decode_envelope
 from gateway.schema import migrate
 from localservices import create_database, drop_database
+from simulator import cells
 from simulator.engagement import app_engagement
 from simulator.fleet import make_fleet
 from simulator.owners import mix_owners
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import derive_all, register_fleet
-from tests.owner_oracle import extra_scores
-from tests.owner_oracle import owner_cells as truth_owner_cells
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live
-VEHICLES, DAYS, SEED = 24, 60, 41
+# OWNER_FLEET=200x180 runs the same checks on a larger fleet (on demand: about an hour)
+VEHICLES, DAYS = (int(x) for x in os.environ.get("OWNER_FLEET", "24x60").split("x"))
+SEED = 41
 SETTLE = timedelta(hours=1)
 EARLY = "early_engagement"  # the app events posted before the telemetry
 
@@ -58,13 +58,7 @@ def _history(truth: dict[str, Any], vin: str, end: date, before: str = "9999",
              engagement: str = "engagement") -> dict[str, str]:
     """The activity of each day up to ``end`` from the truth's days before ``before`` and
     the owners' engagement (all of it, or ``early_engagement``: what was posted early)."""
-    v = truth["vehicles"][vin]
-    daily = {date.fromisoformat(d): (t["km"], len(t["trips"])) for d, t in v["days"].items()
-             if d < before}
-    first = min(daily)
-    return {d.isoformat(): a for d, a in
-            activity_history(daily, first, first, end, activity_rules(),
-                             extra_scores(truth, vin, truth[engagement], before)).items()}
+    return cells.activity(truth, vin, end, truth[engagement], before)
 
 
 def _wall_settled(now: datetime, tz: str) -> date:
@@ -74,8 +68,8 @@ def _wall_settled(now: datetime, tz: str) -> date:
 @pytest.fixture(scope="module")
 async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
     start = date.today() - timedelta(days=DAYS + 2)
-    fleet = mix_owners(make_fleet(VEHICLES, DAYS, start, SEED, silent_share=0.3), DAYS, start,
-                       SEED, transfer_share=0.1)
+    fleet = mix_owners(make_fleet(VEHICLES, DAYS, start, SEED, silent_share=0.3,
+                                  fading_share=0.2), DAYS, start, SEED, transfer_share=0.1)
     truth = FleetTruth()
     msgs = list(fleet_stream(fleet, start, DAYS, SEED, 3600, Faults(duplicates=0.02,
                                                                     reorder=0.02),
@@ -87,7 +81,7 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
                               for o, es in tj["engagement"].items()}
     silent = {s.vin for s in fleet if s.silent_from_day is not None}
     late = next(s for s in fleet if s.silent_from_day is None and s.dormant_from_day is None
-                and s.offline_from_day is None)
+                and s.offline_from_day is None and s.fading_from_day is None)
     cut = int(datetime.combine(start + timedelta(days=DAYS - 20), datetime.min.time(),
                                ZoneInfo(late.tz)).timestamp() * 1000)
     held = [m for m in msgs if late.vin in m.topic and m.send_ms >= cut]
@@ -223,27 +217,15 @@ async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
                                if before.get(p["day"]) not in (None, p["to"]))
     for other in silent_fleet["silent"]:  # nothing changed for the cars still silent
         assert silent_fleet["after"][other] == silent_fleet["before"][other]
-
-
-def _cells(truth: dict[str, Any], day: str, settled_ends: dict[str, date]
-           ) -> dict[str, str]:
-    """Each vehicle's cell on ``day`` from the truth: its activity by the activity rules
-    over its days, its lifetime maturity from delivery, odometer and domains used so far."""
-    domain_of = load_catalog().event_domains
-    out = {}
-    for vin, v in truth["vehicles"].items():
-        activity = _history(truth, vin, settled_ends[vin]).get(day)
-        if activity is None:
-            continue
-        driven = [d for d in sorted(v["days"]) if d <= day and v["days"][d]["trips"]]
-        odometer = v["days"][driven[-1]]["final_odometer_km"] if driven else \
-            v["days"][max(v["days"])]["final_odometer_km"]
-        used = {domain_of[t] for d, t_day in v["days"].items() if d <= day
-                for t, n in t_day["events"].items() if n and t in domain_of}
-        level = maturity(date.fromisoformat(v["meta"]["delivered_on"]),
-                         date.fromisoformat(day), odometer, len(used))
-        out[vin] = f"{activity}/{level}"
-    return out
+    # reading the feed by day (the latest event of each day) gives the corrected history
+    told: dict[str, str] = {}
+    for kind, p in silent_fleet["events_after"]:
+        if kind == "segment_changed" and p["vin"] == vin:
+            told[p["day"]] = p["to"]
+    view = None
+    for day in sorted(after):
+        view = told.get(day, view)
+        assert view in (None, after[day]), day
 
 
 def _ends(state: dict[str, Any]) -> dict[str, date]:
@@ -254,12 +236,18 @@ def _ends(state: dict[str, Any]) -> dict[str, date]:
             for vin, v in truth["vehicles"].items()}
 
 
-def _want(state: dict[str, Any], by: str, day: date, ends: dict[str, date]) -> dict[str, str]:
+def _acts(state: dict[str, Any], ends: dict[str, date]) -> dict[str, dict[str, str]]:
     truth = state["truth"]
+    return {vin: _history(truth, vin, ends[vin]) for vin in truth["vehicles"]}
+
+
+def _want(state: dict[str, Any], by: str, day: date, ends: dict[str, date],
+          acts: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+    """The truth's cells on ``day``, per vehicle or per owner (simulator/cells.py)."""
+    acts = acts or _acts(state, ends)
     if by == "vehicle":
-        return _cells(truth, day.isoformat(), ends)
-    activity = {vin: _history(truth, vin, ends[vin]) for vin in truth["vehicles"]}
-    return truth_owner_cells(truth, day, activity)
+        return cells.vehicle_cells(state["truth"], day, acts)
+    return cells.owner_cells(state["truth"], day, acts)
 
 
 async def test_matrix_and_transitions_equal_counts_from_the_truth(
@@ -280,8 +268,8 @@ async def test_matrix_and_transitions_equal_counts_from_the_truth(
             now_, _ = await matrix.members(conn, last, by, None, None)
             assert {m.key: m.cell for m in then} == want_then, by
             assert {m.key: m.cell for m in now_} == want_now, by
-            assert unsettled == len(truth["vehicles"]) - len(_cells(truth, first.isoformat(),
-                                                                    ends))
+            assert unsettled == len(truth["vehicles"]) - len(_want(silent_fleet, "vehicle",
+                                                                   first, ends))
             counts = matrix.count(now_)
             for cell in set(want_now.values()):
                 a, m = cell.split("/")
@@ -320,10 +308,11 @@ async def test_every_owners_cell_equals_the_truth_on_every_day(
     ends = _ends(silent_fleet)
     start = date.fromisoformat(min(min(v["days"]) for v in truth["vehicles"].values()))
     seen_cells: set[str] = set()
+    acts = _acts(silent_fleet, ends)
     async with await connect(silent_fleet["url"]) as conn:
         day = start
         while day <= min(ends.values()):  # every vehicle settled
-            want = _want(silent_fleet, "owner", day, ends)
+            want = _want(silent_fleet, "owner", day, ends, acts)
             got = await owner_cells.owner_days(conn, day)
             assert {k: f"{o.activity}/{o.maturity(day)}" for k, o in got.items()
                     if o.activity is not None} == want, day
@@ -331,6 +320,14 @@ async def test_every_owners_cell_equals_the_truth_on_every_day(
             day += timedelta(days=1)
         for dup in dups:
             assert (await owners.record(conn, dup) or {})["owner_id"] != dup
+    sold = {vin for vin, v in truth["vehicles"].items() if len(v["meta"]["ownership"]) > 1}
+    for kind, p in silent_fleet["events_final"]:  # attributed to the owner of that day
+        if kind == "segment_changed":
+            day_ = date.fromisoformat(p["day"])
+            assert p["owner_id"] == next(o for o, lo, hi in cells.periods(truth["vehicles"][
+                p["vin"]])
+                                         if lo <= day_ and (hi is None or day_ < hi)), p
+    assert any(p["vin"] in sold for kind, p in silent_fleet["events_final"])
     print(f"owner cells seen: {sorted(seen_cells)}")
     assert any(c.endswith("/novice") for c in seen_cells)  # a new owner starts again
 
@@ -348,14 +345,17 @@ async def test_engagement_keeps_app_only_owners_active_and_late_events_correct_h
     assert sent > total and new == total - early > 0  # each event id stored once
     final = silent_fleet["final"]
     changed = 0
-    for vin, v in truth["vehicles"].items():
+    for vin in truth["vehicles"]:
         assert final[vin] == _history(truth, vin, ends[vin]), vin
-        without = {d.isoformat(): a for d, a in activity_history(
-            {date.fromisoformat(d): (t["km"], len(t["trips"])) for d, t in v["days"].items()},
-            date.fromisoformat(min(v["days"])), date.fromisoformat(min(v["days"])), ends[vin],
-            activity_rules()).items()}
+        without = cells.activity(truth, vin, ends[vin], {})
         changed += final[vin] != without
     assert changed >= 2  # the app kept some owners from lapsing
+    fading = {vin: v["meta"]["fading_from_day"] for vin, v in truth["vehicles"].items()
+              if v["meta"]["fading_from_day"] is not None}
+    assert fading  # owners who drove less and less, then stopped: they drifted away
+    for vin, d in fading.items():
+        start = date.fromisoformat(min(truth["vehicles"][vin]["days"])) + timedelta(days=d)
+        assert {a for day, a in final[vin].items() if day >= start.isoformat()} - {"active"}
     late = [p for kind, p in silent_fleet["events_final"][len(silent_fleet["events_after"]):]
             if kind == "segment_changed"]
     bad = [(p, silent_fleet["after"][p["vin"]].get(p["day"])) for p in late if not p["correction"]

@@ -399,6 +399,9 @@ def spec() -> dict[str, Any]:
                                     "the owner's first day: delivery for the first owner"
                                     " (default), the transfer day for a new one (default"
                                     " today)"},
+                    "owner_until": {"type": "string", "format": "date", "description":
+                                    "the first day the owner no longer holds the car, with"
+                                    " no successor (export, scrappage, end of a lease)"},
                     "owner_type": {"type": "string", "enum": list(OWNER_TYPES)}},
                     "additionalProperties": False},
                 "Vehicle": {"type": "object", "required": ["vin", "registered"], "properties": {
