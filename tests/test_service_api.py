@@ -244,6 +244,9 @@ def test_status_page_counts_reminders_and_events(
     assert cells == {a: {m: c["count"] for m, c in row.items()}
                      for a, row in body["cells"].items()}
     assert sum(n for row in cells.values() for n in row.values()) == body["total"] > 0
+    owners = api.get(f"/v1/segments/matrix?as_of={status['matrix']['as_of']}&by=owner")
+    assert status["matrix"]["owner_cells"] == {a: {m: c["count"] for m, c in row.items()}
+                                               for a, row in owners["cells"].items()}
 
 
 def _iso_ms(ms: int | None) -> str | None:

@@ -72,7 +72,7 @@ async def silent_fleet() -> AsyncIterator[dict[str, Any]]:
                                   fading_share=0.2), DAYS, start, SEED, transfer_share=0.1)
     truth = FleetTruth()
     msgs = list(fleet_stream(fleet, start, DAYS, SEED, 3600, Faults(duplicates=0.02,
-                                                                    reorder=0.02),
+                                                                    reorder=0.02, gaps=0.005),
                              truth, sample_s=10))
     app_engagement(fleet, start, DAYS, SEED, truth)
     tj = truth.to_json()
@@ -293,7 +293,7 @@ async def test_matrix_and_transitions_equal_counts_from_the_truth(
                           for p in events)
 
 
-async def test_every_owners_cell_equals_the_truth_on_every_day(
+async def test_every_vehicles_and_owners_cell_equals_the_truth_on_every_day(
         silent_fleet: dict[str, Any]) -> None:
     """Companies with several cars, cars sold during the run (the new owner starts as a
     novice, the seller keeps the lifetime), duplicate ids merged: every day of the run."""
@@ -308,16 +308,21 @@ async def test_every_owners_cell_equals_the_truth_on_every_day(
     ends = _ends(silent_fleet)
     start = date.fromisoformat(min(min(v["days"]) for v in truth["vehicles"].values()))
     seen_cells: set[str] = set()
+    checked = 0
     acts = _acts(silent_fleet, ends)
     async with await connect(silent_fleet["url"]) as conn:
         day = start
         while day <= min(ends.values()):  # every vehicle settled
+            vehicles, _ = await matrix.members(conn, day, "vehicle", None, None)
+            assert {m.key: m.cell for m in vehicles} == _want(
+                silent_fleet, "vehicle", day, ends, acts), day
             want = _want(silent_fleet, "owner", day, ends, acts)
             got = await owner_cells.owner_days(conn, day)
             assert {k: f"{o.activity}/{o.maturity(day)}" for k, o in got.items()
                     if o.activity is not None} == want, day
             seen_cells.update(want.values())
             day += timedelta(days=1)
+            checked += 1
         for dup in dups:
             assert (await owners.record(conn, dup) or {})["owner_id"] != dup
     sold = {vin for vin, v in truth["vehicles"].items() if len(v["meta"]["ownership"]) > 1}
@@ -328,7 +333,11 @@ async def test_every_owners_cell_equals_the_truth_on_every_day(
                 p["vin"]])
                                          if lo <= day_ and (hi is None or day_ < hi)), p
     assert any(p["vin"] in sold for kind, p in silent_fleet["events_final"])
-    print(f"owner cells seen: {sorted(seen_cells)}")
+    owner_ids = {p["owner_id"] for m in specs for p in m["ownership"]}
+    print(f"{len(specs)} vehicles, {len(owner_ids)} owners ({len(companies)} companies,"
+          f" {sum(len(m['ownership']) > 1 for m in specs)} cars sold, {len(dups)} duplicate"
+          f" ids, {len(silent_fleet['silent'])} boxes unplugged), {checked} days checked;"
+          f" owner cells seen: {sorted(seen_cells)}")
     assert any(c.endswith("/novice") for c in seen_cells)  # a new owner starts again
 
 

@@ -24,15 +24,19 @@ async def page(_: web.Request) -> web.Response:
 
 
 async def _matrix(app: web.Application, conn: psycopg.AsyncConnection) -> dict[str, Any]:
-    """Yesterday's activity x maturity counts per vehicle (UTC), recomputed each minute."""
+    """Yesterday's activity x maturity counts per vehicle and per owner (UTC), recomputed
+    each minute."""
     cached = _matrix_cache.get(id(app))
     if cached and time.monotonic() - cached[0] < MATRIX_EVERY_S:
         return cached[1]
     day = datetime.now(UTC).date() - timedelta(days=1)
     found, unsettled = await matrix.members(conn, day, "vehicle", None, None)
+    by_owner, _ = await matrix.members(conn, day, "owner", None, None)
     value = {"as_of": day.isoformat(), "unsettled_vehicles": unsettled,
              "cells": {a: {m: c["count"] for m, c in row.items()}
-                       for a, row in matrix.count(found).items()}}
+                       for a, row in matrix.count(found).items()},
+             "owner_cells": {a: {m: c["count"] for m, c in row.items()}
+                             for a, row in matrix.count(by_owner).items()}}
     _matrix_cache[id(app)] = (time.monotonic(), value)
     return value
 
