@@ -82,6 +82,15 @@ psql "$DB_URL" -tAc "SELECT count(*) || ' visits by ' || count(DISTINCT vehicle_
 psql "$DB_URL" -tAc "SELECT code || ': ' || count(*) FILTER (WHERE cleared_at IS NULL)
   || ' cars active, ' || count(*) FILTER (WHERE cleared_at IS NOT NULL) || ' cleared'
   FROM vehicle_dtcs GROUP BY code ORDER BY code"
+echo; echo "Owners per activity x maturity cell yesterday, with the strategy of each cell:"
+curl -fsS "http://$HTTP/v1/segments/matrix?by=owner" | .venv/bin/python -c '
+import json, sys
+m = json.load(sys.stdin)
+for a, row in m["cells"].items():
+    for level, c in row.items():
+        if c["count"]:
+            print("  %s/%s: %d owners -> %s" % (a, level, c["count"], c["strategy"]))'
+owner=$(psql "$DB_URL" -tAc "SELECT owner_id FROM vehicles WHERE owner_id IS NOT NULL ORDER BY vin LIMIT 1")
 cat <<MSG
 
 Done: $got of $expected simulated messages committed (by topic:
@@ -98,6 +107,7 @@ $(psql "$DB_URL" -tAc "SELECT s || ': ' || n FROM (SELECT regexp_replace(topic, 
   curl -s 'http://$HTTP/v1/reminders?dealer_id=$dealer'
   curl -s 'http://$HTTP/v1/vehicles/$vin/visits'
   curl -s 'http://$HTTP/v1/vehicles/$vin/dtcs'
+  curl -s 'http://$HTTP/v1/owners/$owner'      # the owner's vehicles, cell, lifetime, usage
   curl -s 'http://$HTTP/v1/reports/service-conversion?by=model&from=$since'
   open http://$HTTP/docs for the API
 Logs: $RUN/gateway.log, $RUN/mosquitto.log; ground truth: $RUN/truth.json
