@@ -231,8 +231,9 @@ class Deriver:
         rows = await cur.fetchall()
         daily = {d: (km, n) for d, km, n, _ in rows}
         extra = await engagement.day_scores(self.conn, v.id, v.vin, v.tz, lo, settled_to, rules)
+        cockpit_weight = rules.weight("cockpit")
         for d, *_, cockpit in rows:
-            extra[d] = extra.get(d, 0.0) + (rules.weight("cockpit") if cockpit else 0.0)
+            extra[d] = extra.get(d, 0.0) + (cockpit_weight if cockpit else 0.0)
         history = activity_history(daily, first_day, start, settled_to, rules, extra)
         cur = await self.conn.execute(
             "SELECT day, activity FROM segment_days WHERE vehicle_id = %s AND day >= %s",

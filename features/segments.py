@@ -63,11 +63,12 @@ def activity_history(daily: dict[date, tuple[float, int]], first_day: date, star
     n = (end - origin).days + 1
     km = np.zeros(n)
     score = np.zeros(n)
+    drive = rules.weight("drive")
     for day, (k, trips) in daily.items():
         i = (day - origin).days
         if 0 <= i < n:
             km[i] = k
-            score[i] += rules.weight("drive") if trips > 0 else 0.0
+            score[i] += drive if trips > 0 else 0.0
     for day, s in (extra or {}).items():
         i = (day - origin).days
         if 0 <= i < n:
