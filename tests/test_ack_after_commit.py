@@ -157,6 +157,32 @@ def test_a_long_stall_with_big_payloads_causes_no_self_disconnect(
         gw.stop()
 
 
+def test_a_restart_into_a_backlog_subscribes_while_the_database_is_blocked(
+        broker: Broker, db_url: str, tmp_path: Path) -> None:
+    """The session holds a backlog while the gateway is down; on restart the broker sends it
+    right after CONNACK, ahead of the SUBACK. With the database blocked the byte budget stops
+    reading before the SUBACK: that wait is the gateway's own, so it keeps its connection
+    instead of timing out and reconnecting."""
+    gw = Gateway(broker.url, db_url, tmp_path, client_id="gw-backlog", inflight_mb="2")
+    gw.start()
+    gw.stop()  # the session stays on the broker
+    size, count = 400_000, 30
+    with publishing_while_locked(broker, db_url, "dead_letters", "backlog") as pub:
+        for k in range(count):
+            pub.publish("vehicles/WVWZZZ1JZ3W386752/telemetry", bytes([k]) * size,
+                        qos=1).wait_for_publish(5)
+        gw.launch()
+        time.sleep(15)  # longer than the client waits for a silent broker's answer
+    try:
+        gw.wait_subscribed(30)
+        wait_until(lambda: query(db_url, "SELECT count(*) FROM dead_letters")[0][0] == count,
+                   60, "every queued payload dead-lettered once the database answered")
+        assert "broker connection lost" not in gw.log.read_text()
+        assert metric(gw, "telematics_broker_reconnects_total") == 1
+    finally:
+        gw.stop()
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from decoders.registry import CONTRACT_TOPIC, announcement
 from decoders.sanity import MAX_PAYLOAD_BYTES
@@ -25,6 +27,7 @@ from gateway.mqtt.wire import Wire
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 30
 TIMEOUT_S = 10.0
+T = TypeVar("T")
 # what we accept from the broker: payloads over the decoders' limit still arrive (and
 # become "oversize" dead letters) up to 4 times that; larger ones the broker drops
 MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES
@@ -119,7 +122,7 @@ class NativeMqttSource(Source):
         wire.send(mc.connect_packet(s.effective_client_id, KEEPALIVE_S, False,
                                     SESSION_EXPIRY_S, s.inflight, user, password, level,
                                     MAX_PACKET_BYTES))
-        connack = await asyncio.wait_for(wire.connack, TIMEOUT_S)
+        connack = await _within(wire.connack, "CONNACK")
         self._got_connack = True
         if connack.reason >= 0x80:
             why = connack.props.get(mc.PROP_REASON_STRING, "")
@@ -136,7 +139,7 @@ class NativeMqttSource(Source):
         keepalive = connack.props.get(mc.PROP_SERVER_KEEP_ALIVE, KEEPALIVE_S)
         filters = topic_filters(s)
         wire.send(mc.subscribe_packet(1, filters, 1, level))
-        codes = await asyncio.wait_for(wire.suback(1), TIMEOUT_S)
+        codes = await _within(wire.suback(1), "SUBACK", wire)
         refused = [f"{f}: {mc.reason_text(c)}" for f, c in zip(filters, codes, strict=False)
                    if c >= 0x80]
         if refused or len(codes) != len(filters):
@@ -155,3 +158,20 @@ class NativeMqttSource(Source):
         if wire.paused and self.budget.messages <= self.settings.inflight \
                 and self.budget.bytes <= self.settings.inflight_bytes:
             wire.resume()
+
+
+async def _within(answer: Awaitable[T], packet: str, wire: Wire | None = None) -> T:
+    """The broker's answer within ``TIMEOUT_S`` of reading, or a TimeoutError naming the
+    packet. With a session, the broker sends the queued messages right after CONNACK and
+    the SUBACK behind them; when the pipeline is slow, our own backpressure stops reading
+    before the SUBACK: time spent paused (``wire``) is ours, not the broker's silence."""
+    waiting = asyncio.ensure_future(answer)
+    while True:
+        pauses = wire.pauses if wire else 0
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiting), TIMEOUT_S)
+        except TimeoutError:
+            if wire is None or not (wire.paused or wire.pauses != pauses):
+                waiting.cancel()
+                raise TimeoutError(f"no {packet} from the broker within {TIMEOUT_S:.0f} s"
+                                   " of reading") from None

@@ -36,6 +36,7 @@ class Wire(asyncio.Protocol):
         self._ping_outstanding = False
         self._paused_since_ping = False
         self.paused = False
+        self.pauses = 0  # how often reading stopped: a wait for an answer discounts those
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -127,6 +128,7 @@ class Wire(asyncio.Protocol):
         """Stop reading from the socket (TCP backpressure to the broker)."""
         if not self.paused and self._transport is not None:
             self.paused = True
+            self.pauses += 1
             self._paused_since_ping = True
             self._transport.pause_reading()
 
