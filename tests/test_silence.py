@@ -23,6 +23,7 @@ import pytest
 from features import engagement as engagement_store
 from features import matrix, owner_cells, owners
 from features.engine import Deriver, DeriveSettings
+from features.segments import activity_rules
 from gateway.decode import decode_envelope
 from gateway.schema import migrate
 from localservices import create_database, drop_database
@@ -32,14 +33,17 @@ from simulator.fleet import make_fleet
 from simulator.owners import mix_owners
 from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
+from simulator.vehicle import FADE_DAYS
 from tests.direct_ingest import derive_all, register_fleet
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live
-# OWNER_FLEET=200x180 runs the same checks on a larger fleet (on demand: about an hour)
+# OWNER_FLEET=240x180 runs the same checks on a larger fleet (on demand, hours: see
+# docs/profiles.md "How this is checked")
 VEHICLES, DAYS = (int(x) for x in os.environ.get("OWNER_FLEET", "24x60").split("x"))
 SEED = 41
+ACTIVE_WITHIN = activity_rules().active_within
 SETTLE = timedelta(hours=1)
 EARLY = "early_engagement"  # the app events posted before the telemetry
 
@@ -361,9 +365,12 @@ async def test_engagement_keeps_app_only_owners_active_and_late_events_correct_h
         without = cells.activity(truth, vin, ends[vin], {})
         changed += final[vin] != without
     assert changed >= 2  # the app kept some owners from lapsing
+    # owners who drove less and less, then stopped a week before the end: they drifted away
+    # (in a short run a late fade has not ended yet)
     fading = {vin: v["meta"]["fading_from_day"] for vin, v in truth["vehicles"].items()
-              if v["meta"]["fading_from_day"] is not None}
-    assert fading  # owners who drove less and less, then stopped: they drifted away
+              if v["meta"]["fading_from_day"] is not None
+              and v["meta"]["fading_from_day"] + FADE_DAYS + ACTIVE_WITHIN < DAYS}
+    assert fading or DAYS < 60
     for vin, d in fading.items():
         start = date.fromisoformat(min(truth["vehicles"][vin]["days"])) + timedelta(days=d)
         assert {a for day, a in final[vin].items() if day >= start.isoformat()} - {"active"}
