@@ -207,6 +207,34 @@ async def test_one_silent_event_per_silent_car_and_churn_warnings_on_their_days(
                    for kind, p in events if kind == "segment_changed" and p["vin"] == vin)
 
 
+async def test_the_feed_read_by_day_tells_the_truth_and_every_churn_warning(
+        silent_fleet: dict[str, Any]) -> None:
+    """The whole feed at the end, read by day (a day takes the label of the last event about
+    it, or else of the day before), tells every vehicle's history as the truth has it, and
+    every move of the truth into lapsing or dormant is a churn warning on its day."""
+    truth, ends = silent_fleet["truth"], _ends(silent_fleet)
+    told: dict[str, dict[str, str]] = {}
+    warned: set[tuple[str, str, str]] = set()
+    for kind, p in silent_fleet["events_final"]:
+        if kind == "segment_changed":
+            told.setdefault(p["vin"], {})[p["day"]] = p["to"]
+            assert p["churn_warning"] == (p["to"] in ("lapsing", "dormant")), p
+            if p["churn_warning"]:
+                warned.add((p["vin"], p["day"], p["to"]))
+    moves = 0
+    for vin in truth["vehicles"]:
+        want = _history(truth, vin, ends[vin])
+        view = None
+        for day in sorted(want):
+            view = told.get(vin, {}).get(day, view)
+            assert view in (None, want[day]), (vin, day, view, want[day])
+        churn = {(vin, d, want[d]) for p, d in pairwise(sorted(want))
+                 if want[p] != want[d] and want[d] in ("lapsing", "dormant")}
+        assert churn <= warned, (vin, churn - warned)
+        moves += len(churn)
+    assert moves > 0
+
+
 async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
         silent_fleet: dict[str, Any]) -> None:
     vin = silent_fleet["late"]
