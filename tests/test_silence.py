@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -212,21 +212,17 @@ async def test_the_feed_read_by_day_tells_the_truth_and_every_churn_warning(
     """The whole feed at the end, read by day (a day takes the label of the last event about
     it, or else of the day before), tells every vehicle's history as the truth has it, and
     every move of the truth into lapsing or dormant is a churn warning on its day."""
-    truth, ends = silent_fleet["truth"], _ends(silent_fleet)
-    told: dict[str, dict[str, str]] = {}
+    truth, ends, events = silent_fleet["truth"], _ends(silent_fleet), silent_fleet["events_final"]
     warned: set[tuple[str, str, str]] = set()
-    for kind, p in silent_fleet["events_final"]:
+    for kind, p in events:
         if kind == "segment_changed":
-            told.setdefault(p["vin"], {})[p["day"]] = p["to"]
             assert p["churn_warning"] == (p["to"] in ("lapsing", "dormant")), p
             if p["churn_warning"]:
                 warned.add((p["vin"], p["day"], p["to"]))
     moves = 0
     for vin in truth["vehicles"]:
         want = _history(truth, vin, ends[vin])
-        view = None
-        for day in sorted(want):
-            view = told.get(vin, {}).get(day, view)
+        for day, view in _read_by_day(events, vin, want).items():
             assert view in (None, want[day]), (vin, day, view, want[day])
         churn = {(vin, d, want[d]) for p, d in pairwise(sorted(want))
                  if want[p] != want[d] and want[d] in ("lapsing", "dormant")}
@@ -252,14 +248,21 @@ async def test_a_late_backlog_corrects_the_history_to_that_of_live_ingestion(
     for other in silent_fleet["silent"]:  # nothing changed for the cars still silent
         assert silent_fleet["after"][other] == silent_fleet["before"][other]
     # reading the feed by day (the latest event of each day) gives the corrected history
-    told: dict[str, str] = {}
-    for kind, p in silent_fleet["events_after"]:
-        if kind == "segment_changed" and p["vin"] == vin:
-            told[p["day"]] = p["to"]
-    view = None
-    for day in sorted(after):
-        view = told.get(day, view)
+    for day, view in _read_by_day(silent_fleet["events_after"], vin, after).items():
         assert view in (None, after[day]), day
+
+
+def _read_by_day(events: list[tuple[str, dict[str, Any]]], vin: str,
+                 days: Iterable[str]) -> dict[str, str | None]:
+    """What the feed tells of ``vin`` on each of ``days``: the label of the last
+    ``segment_changed`` event about that day, or else of the day before (None before any)."""
+    told = {p["day"]: p["to"] for kind, p in events
+            if kind == "segment_changed" and p["vin"] == vin}
+    out: dict[str, str | None] = {}
+    view = None
+    for day in sorted(days):
+        view = out[day] = told.get(day, view)
+    return out
 
 
 def _ends(state: dict[str, Any]) -> dict[str, date]:

@@ -122,7 +122,7 @@ class NativeMqttSource(Source):
         wire.send(mc.connect_packet(s.effective_client_id, KEEPALIVE_S, False,
                                     SESSION_EXPIRY_S, s.inflight, user, password, level,
                                     MAX_PACKET_BYTES))
-        connack = await _within(wire.connack, "CONNACK")
+        connack = await _within(wire, wire.connack, "CONNACK")
         self._got_connack = True
         if connack.reason >= 0x80:
             why = connack.props.get(mc.PROP_REASON_STRING, "")
@@ -139,7 +139,7 @@ class NativeMqttSource(Source):
         keepalive = connack.props.get(mc.PROP_SERVER_KEEP_ALIVE, KEEPALIVE_S)
         filters = topic_filters(s)
         wire.send(mc.subscribe_packet(1, filters, 1, level))
-        codes = await _within(wire.suback(1), "SUBACK", wire)
+        codes = await _within(wire, wire.suback(1), "SUBACK")
         refused = [f"{f}: {mc.reason_text(c)}" for f, c in zip(filters, codes, strict=False)
                    if c >= 0x80]
         if refused or len(codes) != len(filters):
@@ -160,18 +160,18 @@ class NativeMqttSource(Source):
             wire.resume()
 
 
-async def _within(answer: Awaitable[T], packet: str, wire: Wire | None = None) -> T:
+async def _within(wire: Wire, answer: Awaitable[T], packet: str) -> T:
     """The broker's answer within ``TIMEOUT_S`` of reading, or a TimeoutError naming the
     packet. With a session, the broker sends the queued messages right after CONNACK and
     the SUBACK behind them; when the pipeline is slow, our own backpressure stops reading
-    before the SUBACK: time spent paused (``wire``) is ours, not the broker's silence."""
+    before the SUBACK: time the wire spent paused is ours, not the broker's silence."""
     waiting = asyncio.ensure_future(answer)
     while True:
-        pauses = wire.pauses if wire else 0
+        pauses = wire.pauses
         try:
             return await asyncio.wait_for(asyncio.shield(waiting), TIMEOUT_S)
         except TimeoutError:
-            if wire is None or not (wire.paused or wire.pauses != pauses):
+            if not wire.paused and wire.pauses == pauses:
                 waiting.cancel()
                 raise TimeoutError(f"no {packet} from the broker within {TIMEOUT_S:.0f} s"
                                    " of reading") from None
