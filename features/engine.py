@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from features import engagement, profile_store, silence
+from features.feature_days import recompute_feature_days
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
 from features.segment_events import emit_changes
@@ -140,8 +141,10 @@ class Deriver:
                     self.settings.trips)
                 days |= touched
             await recompute_days(self.conn, vid, days, v.tz, hours)
+            hour_days = {local_day(h * HOUR_MS, v.tz) for h in hours}
+            await recompute_feature_days(self.conn, vid, days | hour_days, v.tz)
             # an hour may be dirty for engagement alone: its day's activity is redone too
-            await self._segments(v, days | {local_day(h * HOUR_MS, v.tz) for h in hours})
+            await self._segments(v, days | hour_days)
             await self._service(v)
             await self.conn.execute(
                 "DELETE FROM dirty_hours d USING unnest(%s::bigint[], %s::timestamptz[])"

@@ -249,3 +249,19 @@ def engagement_ddl(layout: Layout) -> list[str]:
         "CREATE INDEX IF NOT EXISTS feed_events_vehicle ON feed_events"
         " (vehicle_id, type, occurred_at)",
     ]
+
+
+def feature_usage_ddl(layout: Layout) -> list[str]:
+    """Cockpit feature use per vehicle and day; the hours that hold cockpit events are
+    queued so that derivation fills it for the data already stored."""
+    return [
+        """CREATE TABLE IF NOT EXISTS feature_days (
+            vehicle_id int NOT NULL, day date NOT NULL, feature text NOT NULL,
+            uses int NOT NULL, seconds double precision NOT NULL,
+            first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL,
+            PRIMARY KEY (vehicle_id, feature, day))""",
+        "CREATE INDEX IF NOT EXISTS feature_days_day ON feature_days (day, feature)",
+        """INSERT INTO dirty_hours (vehicle_id, hour)
+            SELECT DISTINCT vehicle_id, floor(extract(epoch FROM ts) / 3600)::bigint
+            FROM cockpit_events ON CONFLICT DO NOTHING""",
+    ]

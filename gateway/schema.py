@@ -7,6 +7,7 @@ import psycopg
 from features.schema import (
     derived_ddl,
     engagement_ddl,
+    feature_usage_ddl,
     lifetime_ddl,
     owners_ddl,
     service_loop_ddl,
@@ -44,6 +45,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "lifetime maturity: first use of each cockpit domain", (lifetime_ddl,)),
     Migration(11, "owners: types, merges, ownership periods", (owners_ddl,)),
     Migration(12, "owner engagement events; feed reads by vehicle", (engagement_ddl,)),
+    Migration(13, "cockpit feature use per vehicle and day", (feature_usage_ddl,)),
 )
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from decoders.catalog import load_catalog
+from simulator.cockpit import Habits, cockpit_habits
 
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 HOMES = [  # timezone, latitude, longitude
@@ -63,6 +64,7 @@ class VehicleSpec:
     registered_as: str = ""  # the id the registry first gets, a duplicate of owner_id if not ""
     transfers: tuple[tuple[str, date], ...] = ()  # later owners: (owner id, first day)
     fading_from_day: int | None = None  # drives less and less from this day, stops 3 weeks on
+    habits: Habits = ()  # the cockpit features its owner uses and when each was discovered
 
 
 
@@ -83,12 +85,14 @@ def _wire(pick: float, json_share: float, can_share: float, pb_share: float) -> 
 
 def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.1,
                catchup_share: float = 0.05, can_share: float = 0.0,
-               pb_share: float = 0.0, silent_share: float = 0.0, fading_share: float = 0.0
-               ) -> list[VehicleSpec]:
+               pb_share: float = 0.0, silent_share: float = 0.0, fading_share: float = 0.0,
+               new_share: float = 0.0) -> list[VehicleSpec]:
     """``n`` vehicles; the same seed always gives the same fleet. The shares split the
     fleet by wire format (the rest publishes MessagePack); ``silent_share`` of the cars
     (in runs of 20 days or more) stop sending anything at some day (an unplugged box);
-    ``fading_share`` of the others drive less and less from some day and then stop."""
+    ``fading_share`` of the others drive less and less from some day and then stop;
+    ``new_share`` of the cars were delivered in the two weeks before the run (their owners
+    discover the cockpit's features during it)."""
     fleet = []
     dealers = make_dealers(seed)
     for i in range(n):
@@ -135,6 +139,13 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
                                                                               days - 8)))
         elif days >= 30 and quiet.random() < fading_share:
             fleet[-1] = replace(fleet[-1], fading_from_day=int(quiet.integers(5, days // 2)))
+        young = np.random.default_rng([seed, i, 12])
+        if young.random() < new_share:
+            age = int(young.integers(0, 14))
+            fleet[-1] = replace(fleet[-1], delivered_on=start - timedelta(days=age),
+                                odometer_km=round(age * 40.0 + 12.0, 3), service_book=())
+        spec = fleet[-1]
+        fleet[-1] = replace(spec, habits=cockpit_habits(spec.domains, spec.delivered_on, young))
     return fleet
 
 

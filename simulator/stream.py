@@ -50,6 +50,7 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel,
             "silent_from_day": spec.silent_from_day, "fading_from_day": spec.fading_from_day,
             "owner_type": spec.owner_type,
+            "habits": {f: on.isoformat() if on else None for f, on in spec.habits},
             "registered_as": spec.registered_as or spec.owner_id,
             "ownership": [{"owner_id": o, "from": d.isoformat()} for o, d in
                           ((spec.owner_id, spec.delivered_on), *spec.transfers)]}

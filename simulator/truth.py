@@ -16,6 +16,7 @@ class DayTruth:
     drive_seconds: int = 0
     trips: list[dict[str, Any]] = field(default_factory=list)
     events: Counter[str] = field(default_factory=Counter)
+    features: dict[str, list[int]] = field(default_factory=dict)  # feature: [uses, seconds]
     refuels: int = 0
     charges: int = 0
     final_odometer_km: float | None = None

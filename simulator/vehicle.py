@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from simulator.cockpit import Trip, trip_events
 from simulator.condition import DTC, CarCondition, code_truth
 from simulator.dealer_trips import DealerTrips, dealer_points
 from simulator.drive import drive_trace
@@ -380,51 +381,15 @@ class VehicleLife:
         truth.drive_seconds += (end - start) // 1000
         truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind})
         chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, len(rows), BATCH_S)]
-        for ev in self._cockpit_events(start, end, kind, ac):
+        trip = Trip(start, end, datetime.fromtimestamp(start / 1000, self.tz).date(), kind, ac,
+                    not ac and self._outside_temp(start) < 8)
+        for feature, ev in trip_events(self.rng, spec.domains, spec.habits, trip):
             truth.events[ev["type"]] += 1
+            on = datetime.fromtimestamp(ev["t"] / 1000, self.tz).date().isoformat()
+            use = self.truth.day(on).features.setdefault(feature, [0, 0])
+            use[0] += 1
+            use[1] += int(ev["attrs"].get("duration_s", 0))
             self.truth.events += 1
             idx = min((ev["t"] - start) // (BATCH_S * self.sample_s * 1000), len(chunks) - 1)
             chunks[idx].events.append(ev)
         return end, chunks
-
-    def _cockpit_events(self, start: int, end: int, kind: str, ac: bool) -> list[dict[str, Any]]:
-        rng, doms = self.rng, self.spec.domains
-        hours = (end - start) / 3_600_000
-        out: list[dict[str, Any]] = []
-
-        def at(t: int, typ: str, **attrs: Any) -> None:
-            out.append({"t": t, "type": typ, "attrs": attrs})
-
-        def poisson(rate: float, typ: str, **attrs: Any) -> None:
-            for _ in range(int(rng.poisson(rate * hours))):
-                at(int(rng.integers(start, end)), typ, **attrs)
-
-        if "projection" in doms and rng.random() < 0.8:
-            at(start + 3000, "infotainment.projection.connected",
-               kind=str(rng.choice(["carplay", "android_auto"])))
-        if "navigation" in doms and rng.random() < (0.9 if kind == "highway" else 0.35):
-            at(start + 6000, "infotainment.navigation.route_started", destination="work")
-        if "media" in doms and rng.random() < 0.7:
-            at(start + 8000, "infotainment.media.play",
-               source=str(rng.choice(["radio", "bluetooth", "streaming", "usb"])))
-        if "climate" in doms:
-            if ac:
-                at(start + 2000, "climate.ac.on")
-            elif self._outside_temp(start) < 8:
-                at(start + 2000, "climate.seat_heating.on")
-        if "voice" in doms:
-            poisson(0.8, "infotainment.voice.command", domain="navigation")
-        if "phone" in doms:
-            poisson(0.5, "infotainment.phone.call")
-        if "adas" in doms and kind == "highway":
-            poisson(2.0, "adas.lane_keep.engaged")
-        if "apps" in doms:
-            poisson(0.6, "app.opened", app="weather")
-        # one event per (time, type): the contract's dedup key
-        seen: set[tuple[int, str]] = set()
-        unique = []
-        for ev in sorted(out, key=lambda e: (e["t"], e["type"])):
-            if (ev["t"], ev["type"]) not in seen:
-                seen.add((ev["t"], ev["type"]))
-                unique.append(ev)
-        return unique

@@ -185,6 +185,56 @@ def _segment_ops() -> dict[str, Any]:
     }
 
 
+def _insight_ops() -> dict[str, Any]:
+    day = {"type": "string", "format": "date"}
+    by = _q("by", {"type": "string", "enum": ["model", "delivery_month", "dealer", "segment"]},
+            "how vehicles are grouped (default model)")
+    feature = {"name": "feature", "in": "path", "required": True, "description":
+               "a feature of the cockpit catalog, e.g. projection.carplay or apps.weather",
+               "schema": {"type": "string",
+                          "pattern": r"^[a-z0-9_]{1,32}(\.[a-z0-9_]{1,32}){1,3}$"}}
+    obj = {"type": "object"}
+    return {
+        "/v1/vehicles/{vin}/features": {"get": _op(
+            "One vehicle's cockpit feature usage: first and last use, discovery time, uses and"
+            " minutes per 7/30/90 days and per drive-hour, retention", READ,
+            [VIN, _q("as_of", day, "default: yesterday (UTC)")],
+            {**_ok({"type": "object", "required": ["vin", "as_of", "features", "never_used"],
+                    "properties": {"vin": {"type": "string"}, "as_of": {"type": "string"},
+                                   "catalog_version": {"type": "string"},
+                                   "observed_from_delivery": {"type": "boolean"},
+                                   "features": ITEMS, "never_used": {
+                                       "type": "array", "items": {"type": "string"}},
+                                   "unknown_uses_90": INT}}),
+             **_err(400, 401, 403, 404)})},
+        "/v1/insights/features": {"get": _op(
+            "Per group and feature over [from, to]: adoption among active vehicles, intensity"
+            " per drive-hour, discovery time (median, p90)", READ,
+            [by, _q("from", day, "default: 29 days before 'to'"),
+             _q("to", day, "default: yesterday (UTC)")],
+            {**_ok({"type": "object", "required": ["by", "from", "to", "groups"],
+                    "properties": {"by": {"type": "string"}, "from": {"type": "string"},
+                                   "to": {"type": "string"}, "groups": ITEMS}}),
+             **_err(400, 401, 403)})},
+        "/v1/insights/features/{feature}/retention": {"get": _op(
+            "Week-N retention of a feature per delivery cohort", READ,
+            [feature, by, _q("group", {"type": "string"}, "only this group of 'by'"),
+             _q("to", day, "default: yesterday (UTC)")],
+            {**_ok({"type": "object", "required": ["feature", "cohorts"],
+                    "properties": {"feature": {"type": "string"}, "cohorts": ITEMS}}),
+             **_err(400, 401, 403)})},
+        "/v1/insights/features/{feature}/never-used": {"get": _op(
+            "Vehicles that never used a feature, with owner and dealer (NDJSON or CSV)", READ,
+            [feature, _q("model", {"type": "string"}, "only this model"),
+             _q("segment", {"type": "string"}, "only this current activity"),
+             _q("dealer_id", {"type": "string"}, "only this dealer's vehicles"),
+             _q("format", {"type": "string", "enum": ["ndjson", "csv"]}, "default ndjson")],
+            {"200": {"description": "one vehicle per line", "content": {
+                "application/x-ndjson": {"schema": obj}, "text/csv": {"schema": obj}}},
+             **_err(400, 401, 403)})},
+    }
+
+
 def _owner_ops() -> dict[str, Any]:
     oid = {"name": "owner_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "an owner id (a merged id answers with the surviving owner)"}
@@ -379,7 +429,7 @@ def spec() -> dict[str, Any]:
                  "description": "Usage features, service book and events for the customer "
                                 "platform. See docs/api.md."},
         "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_segment_ops(),
-                  **_owner_ops(), **_feed_ops(),
+                  **_owner_ops(), **_insight_ops(), **_feed_ops(),
                   **_service_loop_ops()},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -1,0 +1,178 @@
+"""Cockpit feature usage against the simulator's truth: owners with their own habits (which
+phone projection, which media sources and apps) who discover features at different times
+after delivery, or never. The messages arrive with duplicates, reordering, outages caught up
+later and a tenth of them held back to the end; every per-vehicle figure (first and last
+use, discovery, uses and minutes per window, retention) and every fleet figure (adoption,
+intensity, discovery median and p90, week-N retention, who never used a feature) equals a
+reading of the truth written apart from the gateway's code."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from features import insights
+from features.feature_usage import vehicle_feature_usage
+from gateway.schema import migrate
+from localservices import create_database, drop_database
+from simulator.fleet import make_fleet
+from simulator.stream import Faults, fleet_stream
+from simulator.truth import FleetTruth
+from tests import feature_oracle as oracle
+from tests.direct_ingest import derive_all, envelope, register_fleet
+from timeseries.db import connect
+from timeseries.writer import BatchWriter
+
+pytestmark = pytest.mark.live
+# FEATURE_FLEET=500x90 runs the same checks on a larger fleet (on demand: docs/insights.md)
+VEHICLES, DAYS = (int(x) for x in os.environ.get("FEATURE_FLEET", "40x56").split("x"))
+SEED = 58
+
+
+@pytest.fixture(scope="module")
+async def fleet() -> AsyncIterator[dict[str, Any]]:
+    start = date.today() - timedelta(days=DAYS + 2)
+    specs = make_fleet(VEHICLES, DAYS, start, SEED, new_share=0.4, can_share=0.1,
+                       pb_share=0.1)
+    truth = FleetTruth()
+    msgs = list(fleet_stream(specs, start, DAYS, SEED, 3600,
+                             Faults(duplicates=0.03, reorder=0.03, gaps=0.01), truth,
+                             sample_s=10))
+    rng = random.Random(SEED)
+    late = {i for i in range(len(msgs)) if rng.random() < 0.1}
+    order = [m for i, m in enumerate(msgs) if i not in late] + \
+        rng.sample([msgs[i] for i in sorted(late)], len(late))
+    url = create_database()
+    conn = await connect(url)
+    layout = await migrate(conn)
+    tj = truth.to_json()
+    await register_fleet(conn, tj["vehicles"])
+    from features.engine import Deriver, DeriveSettings
+    deriver = Deriver(await connect(url), DeriveSettings())
+    writer = BatchWriter(conn, layout)
+    now = int(datetime.now().timestamp() * 1000)
+    every = max(8, VEHICLES // 3)
+    for n, i in enumerate(range(0, len(order), 500)):
+        await writer.write_isolating([envelope(m, now) for m in order[i:i + 500]])
+        if n % every == every - 1:
+            await deriver.run_pending(1000)
+    await derive_all(deriver)
+    await deriver.conn.close()
+    cars = [oracle.Car.of(vin, v) for vin, v in tj["vehicles"].items()]
+    # the last simulated local day is whole in every time zone
+    yield {"url": url, "conn": conn, "cars": cars, "as_of": start + timedelta(days=DAYS - 1),
+           "truth": tj}
+    await conn.close()
+    drop_database(url)
+
+
+def test_the_fleet_has_the_situations(fleet: dict[str, Any]) -> None:
+    cars: list[oracle.Car] = fleet["cars"]
+    observed = [c for c in cars if c.observed]
+    habits = [h for v in fleet["truth"]["vehicles"].values()
+              for h in v["meta"]["habits"].values()]
+    in_run = [c for c in observed for per in c.uses.values() if min(per) > c.data_from]
+    assert len(observed) >= VEHICLES // 5, "cars delivered just before the run"
+    assert None in habits, "features some owners never find"
+    assert in_run, "features discovered during the run"
+    assert {f.split(".")[0] for c in cars for f in c.uses} >= {"projection", "media", "apps"}
+
+
+async def test_each_vehicle_s_feature_usage_equals_the_truth(fleet: dict[str, Any]) -> None:
+    conn, as_of = fleet["conn"], fleet["as_of"]
+    checked = 0
+    for car in fleet["cars"]:
+        cur = await conn.execute("SELECT id, timezone FROM vehicles WHERE vin = %s",
+                                 (car.vin,))
+        vid, tz = await cur.fetchone()
+        got = await vehicle_feature_usage(conn, vid, as_of, car.delivered)
+        want = oracle.vehicle(car, as_of)
+        assert got["unknown_uses_90"] == 0
+        assert got["observed_from_delivery"] == car.observed, car.vin
+        features = {f["feature"]: f for f in got["features"]}
+        assert set(features) == set(want), car.vin
+        for name, w in want.items():
+            f = features[name]
+            where = f"{car.vin} {name}"
+            assert f["first_use_day"] == w["first_day"].isoformat(), where
+            assert f["discovery_days"] == w["discovery_days"], where
+            last = datetime.fromisoformat(f["last_use"]).astimezone(ZoneInfo(tz)).date()
+            assert last == w["last_day"], where
+            for win, ww in w["windows"].items():
+                gw = f["windows"][win]
+                assert (gw["uses"], gw["minutes"]) == (ww["uses"], ww["minutes"]), where
+                assert gw["drive_hours"] == pytest.approx(ww["drive_s"] / 3600, rel=0.005,
+                                                          abs=0.001), where
+            assert f["weeks_used_of_last_4"] == w["weeks"], where
+            assert f["retained"] == (w["weeks"] >= 3), where
+            checked += 1
+        assert set(got["never_used"]).isdisjoint(features)
+    assert checked > VEHICLES * 3
+
+
+@pytest.mark.parametrize("by,key", [("model", "model"), ("dealer", "dealer")])
+async def test_fleet_adoption_intensity_and_discovery_equal_the_truth(
+        fleet: dict[str, Any], by: str, key: str) -> None:
+    to = fleet["as_of"]
+    frm = to - timedelta(days=27)
+    got = {g["group"]: g for g in await insights.feature_insights(
+        fleet["conn"], by, frm, to)}  # type: ignore[arg-type]
+    want = oracle.fleet(fleet["cars"], key, frm, to)
+    assert set(got) == set(want)
+    for group, w in want.items():
+        g = got[group]
+        assert (g["active"], g["observed"]) == (w["active"], w["observed"]), group
+        shown = {f for f, x in w["features"].items() if x["adopters"] or x["discovery"]}
+        assert set(g["features"]) == shown, group
+        for name in shown:
+            wf, gf = w["features"][name], g["features"][name]
+            where = f"{group} {name}"
+            assert gf["adopters"] == wf["adopters"], where
+            assert gf["adoption"] == pytest.approx(wf["adopters"] / w["active"], abs=0.00005)
+            assert gf["uses"] == wf["uses"], where
+            assert gf["minutes"] == pytest.approx(wf["seconds"] / 60, abs=0.005), where
+            if wf["adopters"]:
+                rate = wf["uses"] / (wf["drive_s"] / 3600)
+                assert gf["uses_per_drive_hour"] == pytest.approx(rate, rel=0.005), where
+            disc = gf["discovery"]
+            assert disc["discovered"] == len(wf["discovery"]), where
+            if wf["discovery"]:
+                assert disc["median_days"] == oracle.nearest_rank(wf["discovery"], 0.5)
+                assert disc["p90_days"] == oracle.nearest_rank(wf["discovery"], 0.9)
+
+
+async def test_week_n_retention_per_delivery_cohort_equals_the_truth(
+        fleet: dict[str, Any]) -> None:
+    cars: list[oracle.Car] = fleet["cars"]
+    with_users = 0
+    for feature in sorted({f for c in cars for f in c.uses}):
+        got = await insights.retention(fleet["conn"], feature, "model", None, fleet["as_of"])
+        want = oracle.retention(cars, feature, fleet["as_of"])
+        assert {c["cohort"]: [(w["week"], w["eligible"], w["users"]) for w in c["weeks"]]
+                for c in got} == want, feature
+        with_users += any(u for weeks in want.values() for _, _, u in weeks)
+    assert with_users >= 5
+    model = cars[0].model
+    got = await insights.retention(fleet["conn"], "navigation.route_guidance", "model",
+                                   model, fleet["as_of"])
+    want = oracle.retention([c for c in cars if c.model == model],
+                            "navigation.route_guidance", fleet["as_of"])
+    assert {c["cohort"]: [(w["week"], w["eligible"], w["users"]) for w in c["weeks"]]
+            for c in got} == want
+
+
+async def test_never_used_lists_exactly_the_cars_without_the_feature(
+        fleet: dict[str, Any]) -> None:
+    cars: list[oracle.Car] = fleet["cars"]
+    model = cars[0].model
+    for feature in ("voice.assistant", "adas.lane_keep"):
+        rows = [r async for r in insights.never_used(fleet["conn"], feature, {"model": model})]
+        assert [r["vin"] for r in rows] == sorted(
+            c.vin for c in cars if c.model == model and feature not in c.uses)
+        assert all(r["model"] == model and r["owner_id"] for r in rows)
