@@ -5,7 +5,7 @@ gateway's catalog or queries, so the tests compare two independent readings."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -80,12 +80,13 @@ def nearest_rank(values: list[int], fraction: float) -> int:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def fleet(cars: Iterable[Car], key: str, frm: date, to: date) -> dict[str, dict[str, Any]]:
+def fleet(cars: Iterable[Car], group_of: Callable[[Car], str], frm: date, to: date
+          ) -> dict[str, dict[str, Any]]:
     """group -> active, observed, and per feature adopters, uses, seconds, adopters'
     driving, and the discovery days of the observed vehicles."""
     groups: dict[str, dict[str, Any]] = {}
     for car in cars:
-        g = groups.setdefault(getattr(car, key), {"active": 0, "observed": 0, "features": {}})
+        g = groups.setdefault(group_of(car), {"active": 0, "observed": 0, "features": {}})
         g["observed"] += car.observed
         drove = car.drove(frm, to)
         g["active"] += drove > 0

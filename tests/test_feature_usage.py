@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from features import insights
+from features.engine import Deriver, DeriveSettings
 from features.feature_usage import vehicle_feature_usage
 from gateway.schema import migrate
 from localservices import create_database, drop_database
+from simulator import cells
 from simulator.fleet import make_fleet
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
@@ -53,7 +55,6 @@ async def fleet() -> AsyncIterator[dict[str, Any]]:
     layout = await migrate(conn)
     tj = truth.to_json()
     await register_fleet(conn, tj["vehicles"])
-    from features.engine import Deriver, DeriveSettings
     deriver = Deriver(await connect(url), DeriveSettings())
     writer = BatchWriter(conn, layout)
     now = int(datetime.now().timestamp() * 1000)
@@ -116,14 +117,18 @@ async def test_each_vehicle_s_feature_usage_equals_the_truth(fleet: dict[str, An
     assert checked > VEHICLES * 3
 
 
-@pytest.mark.parametrize("by,key", [("model", "model"), ("dealer", "dealer")])
+@pytest.mark.parametrize("by", ["model", "dealer", "delivery_month", "segment"])
 async def test_fleet_adoption_intensity_and_discovery_equal_the_truth(
-        fleet: dict[str, Any], by: str, key: str) -> None:
-    to = fleet["as_of"]
+        fleet: dict[str, Any], by: str) -> None:
+    to = fleet["as_of"] - timedelta(days=1)  # settled for every car (segments need it)
     frm = to - timedelta(days=27)
     got = {g["group"]: g for g in await insights.feature_insights(
         fleet["conn"], by, frm, to)}  # type: ignore[arg-type]
-    want = oracle.fleet(fleet["cars"], key, frm, to)
+    group_of: dict[str, Callable[[oracle.Car], str]] = {
+        "model": lambda c: c.model, "dealer": lambda c: c.dealer,
+        "delivery_month": lambda c: c.delivered.strftime("%Y-%m"),
+        "segment": lambda c: cells.activity(fleet["truth"], c.vin, to, {})[to.isoformat()]}
+    want = oracle.fleet(fleet["cars"], group_of[by], frm, to)
     assert set(got) == set(want)
     for group, w in want.items():
         g = got[group]
