@@ -31,7 +31,8 @@ def grafana_to_sql(raw: str) -> str:
     """Expand the Grafana macros and variables we use."""
     raw = re.sub(r"\$__timeFilter\(([^)]+)\)", r"\1 BETWEEN now() - interval '7 days' AND now()",
                  raw)
-    return raw.replace("$vin", "WVWZZZ1JZXW000081")
+    return raw.replace("$vin", "WVWZZZ1JZXW000081").replace("$feature",
+                                                            "navigation.route_guidance")
 
 
 async def test_dashboard_sql_runs_on_our_schema(db_url: str) -> None:

@@ -31,6 +31,7 @@ from simulator.fleet import make_fleet
 from simulator.publish import Publisher
 from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
+from tests import feature_oracle as oracle
 from timeseries.db import connect
 
 pytestmark = pytest.mark.live
@@ -196,6 +197,41 @@ def test_vehicles_profiles_trips_daily(stack: tuple[Api, Gateway, dict[str, Any]
                 "&bucket=1m")
     assert b["buckets"] and all(x["min"] <= x["avg"] <= x["max"] for x in b["buckets"])
     assert api.call("GET", f"/v1/vehicles/{vin}/signals?name=Vehicle.Speed&bucket=2m")[0] == 400
+
+
+def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    cars = [oracle.Car.of(vin, v) for vin, v in truth["vehicles"].items()]
+    as_of = max(max(c.drive_s) for c in cars) - timedelta(days=1)
+    for car in cars:
+        got = api.get(f"/v1/vehicles/{car.vin}/features?as_of={as_of}")
+        want = oracle.vehicle(car, as_of)
+        assert {f["feature"] for f in got["features"]} == set(want), car.vin
+        for f in got["features"]:
+            w = want[f["feature"]]
+            assert f["first_use_day"] == w["first_day"].isoformat()
+            assert f["discovery_days"] == w["discovery_days"]
+            assert {k: (x["uses"], x["minutes"]) for k, x in f["windows"].items()} == {
+                k: (x["uses"], x["minutes"]) for k, x in w["windows"].items()}
+            assert f["retained"] == (w["weeks"] >= 3)
+    frm = as_of - timedelta(days=6)
+    got = api.get(f"/v1/insights/features?by=model&from={frm}&to={as_of}")
+    want = oracle.fleet(cars, lambda c: c.model, frm, as_of)
+    assert {g["group"]: (g["active"], {k: f["adopters"] for k, f in g["features"].items()
+                                       if f["adopters"]}) for g in got["groups"]} == {
+        k: (w["active"], {f: x["adopters"] for f, x in w["features"].items() if x["adopters"]})
+        for k, w in want.items()}
+    feature = "navigation.route_guidance"
+    lines = api.get(f"/v1/insights/features/{feature}/never-used").splitlines()
+    never = sorted(c.vin for c in cars if feature not in c.uses)
+    assert [json.loads(x)["vin"] for x in lines] == never
+    text = api.get(f"/v1/insights/features/{feature}/never-used?format=csv")
+    assert [r["vin"] for r in csv.DictReader(io.StringIO(text))] == never
+    body = api.get(f"/v1/insights/features/{feature}/retention?to={as_of}")
+    assert body["feature"] == feature and isinstance(body["cohorts"], list)
+    assert api.call("GET", "/v1/insights/features/nav/retention")[0] == 400
+    assert api.call("GET", "/v1/insights/features?by=colour")[0] == 400
+    assert api.call("GET", f"/v1/insights/features?from={as_of}&to={frm}")[0] == 400
 
 
 def test_service_book_and_events_feed(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
