@@ -1,4 +1,6 @@
-"""Cockpit feature use per vehicle and local day, recomputed whole for the days that changed.
+"""Cockpit feature use per vehicle and local day, recomputed whole for the days that changed,
+and the first day each vehicle used each feature (it only moves earlier: stored events are
+never taken back except by retention, which should not erase a discovery).
 
 Each touched day is read again from the stored cockpit events (already one per vehicle,
 time and type), so duplicates, reordering and late backlogs give the same rows as data
@@ -71,3 +73,11 @@ async def recompute_feature_days(conn: psycopg.AsyncConnection, vid: int, days: 
         {"v": vid, "day": [k[0] for k in keys], "feature": [k[1] for k in keys],
          "uses": [used[k].uses for k in keys], "seconds": [used[k].seconds for k in keys],
          "first": [used[k].first for k in keys], "last": [used[k].last for k in keys]})
+    firsts: dict[str, date] = {}
+    for day, feature in keys:  # keys are sorted by day: the first seen is the earliest
+        firsts.setdefault(feature, day)
+    await conn.execute(
+        "INSERT INTO vehicle_features (vehicle_id, feature, first_day) SELECT %(v)s, u.f, u.d"
+        " FROM unnest(%(f)s::text[], %(d)s::date[]) AS u(f, d) ON CONFLICT (vehicle_id, feature)"
+        " DO UPDATE SET first_day = least(vehicle_features.first_day, EXCLUDED.first_day)",
+        {"v": vid, "f": list(firsts), "d": list(firsts.values())})

@@ -38,14 +38,15 @@ GROUPS: dict[str, sql.Composable] = {
 RETENTION_WEEKS = 12
 
 _MEMBERS = sql.SQL("""
-  members AS (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v
-              LEFT JOIN segment_days s ON s.vehicle_id = v.id AND s.day = %(to)s),
+  members AS (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v {join}),
   driving AS (SELECT vehicle_id, sum(drive_s) AS drive_s FROM daily_usage
               WHERE day BETWEEN %(from)s AND %(to)s GROUP BY 1 HAVING sum(drive_s) > 0),
-  observed AS (SELECT m.* FROM members m JOIN (SELECT vehicle_id, min(day) AS data_from
-               FROM daily_usage WHERE day <= %(to)s GROUP BY 1) d ON d.vehicle_id = m.id
+  observed AS (SELECT m.* FROM members m, LATERAL (SELECT day FROM daily_usage
+               WHERE vehicle_id = m.id AND day <= %(to)s ORDER BY day LIMIT 1) d
                WHERE m.delivered_on IS NOT NULL
-               AND d.data_from <= m.delivered_on + %(within)s)""")
+               AND d.day <= m.delivered_on + %(within)s)""")
+_SEGMENT_ON_TO = sql.SQL(
+    "LEFT JOIN segment_days s ON s.vehicle_id = v.id AND s.day = %(to)s")
 
 _ADOPTION = sql.SQL("""WITH {members},
   used AS (SELECT vehicle_id, feature, sum(uses) AS uses, sum(seconds) AS seconds
@@ -57,17 +58,16 @@ FROM used u JOIN driving d USING (vehicle_id) JOIN members m ON m.id = u.vehicle
 GROUP BY 1, 2""")
 
 _ACTIVE = sql.SQL("""WITH {members}
-SELECT m.g, count(d.vehicle_id) AS active,
-  (SELECT count(*) FROM observed o WHERE o.g = m.g) AS observed
-FROM members m LEFT JOIN driving d ON d.vehicle_id = m.id GROUP BY 1""")
+SELECT m.g, count(d.vehicle_id) AS active, count(o.id) AS observed
+FROM members m LEFT JOIN driving d ON d.vehicle_id = m.id LEFT JOIN observed o ON o.id = m.id
+GROUP BY 1""")
 
-_DISCOVERY = sql.SQL("""WITH {members},
-  firsts AS (SELECT vehicle_id, feature, min(day) AS first_day FROM feature_days
-             WHERE day <= %(to)s AND feature <> %(unknown)s GROUP BY 1, 2)
+_DISCOVERY = sql.SQL("""WITH {members}
 SELECT o.g, f.feature, count(*) AS discovered,
   percentile_disc(0.5) WITHIN GROUP (ORDER BY f.first_day - o.delivered_on) AS median,
   percentile_disc(0.9) WITHIN GROUP (ORDER BY f.first_day - o.delivered_on) AS p90
-FROM firsts f JOIN observed o ON o.id = f.vehicle_id GROUP BY 1, 2""")
+FROM vehicle_features f JOIN observed o ON o.id = f.vehicle_id
+WHERE f.first_day <= %(to)s AND f.feature <> %(unknown)s GROUP BY 1, 2""")
 
 
 def _params(frm: date, to: date) -> dict[str, Any]:
@@ -76,8 +76,12 @@ def _params(frm: date, to: date) -> dict[str, Any]:
 
 async def _rows(conn: psycopg.AsyncConnection, query: sql.SQL, by: GroupBy,
                 params: dict[str, Any]) -> list[dict[str, Any]]:
-    members = _MEMBERS.format(g=GROUPS[by])
-    async with conn.cursor(row_factory=dict_row) as cur:
+    members = _MEMBERS.format(g=GROUPS[by],
+                              join=_SEGMENT_ON_TO if by == "segment" else sql.SQL(""))
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        # the joins' row estimates are far too high: JIT would compile for longer (about
+        # 300 ms) than these queries run on a whole fleet's month
+        await cur.execute("SET LOCAL jit = off")
         await cur.execute(query.format(members=members), params)
         return await cur.fetchall()
 

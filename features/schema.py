@@ -261,6 +261,10 @@ def feature_usage_ddl(layout: Layout) -> list[str]:
             first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL,
             PRIMARY KEY (vehicle_id, feature, day))""",
         "CREATE INDEX IF NOT EXISTS feature_days_day ON feature_days (day, feature)",
+        # the first day each vehicle used each feature: discovery without reading history
+        """CREATE TABLE IF NOT EXISTS vehicle_features (
+            vehicle_id int NOT NULL, feature text NOT NULL, first_day date NOT NULL,
+            PRIMARY KEY (vehicle_id, feature))""",
         """INSERT INTO dirty_hours (vehicle_id, hour)
             SELECT DISTINCT vehicle_id, floor(extract(epoch FROM ts) / 3600)::bigint
             FROM cockpit_events ON CONFLICT DO NOTHING""",
