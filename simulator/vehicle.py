@@ -83,6 +83,21 @@ def initial_book(spec: VehicleSpec, start: date, seed: int) -> list[Visit]:
             for d, km in spec.service_book]
 
 
+def _seen_runs(spans: list[tuple[int, int]], n: int, sample_s: int) -> int:
+    """How many of the hard brakings (index spans of the trace) the sent rows show: a row
+    goes every ``sample_s`` seconds and at the end; brakings that no sent row falls in are
+    not seen, and two with no sent row between them look like one."""
+    inside = {i for a, b in spans for i in range(a, b + 1)}
+    sent = [i for i in range(n) if i % sample_s == 0 or i == n - 1]
+    return sum(1 for k, i in enumerate(sent)
+               if i in inside and (k == 0 or sent[k - 1] not in inside))
+
+
+def _minutes(km: float) -> float:
+    """About how long an urban trip of ``km`` takes, idling included."""
+    return km / 30 * 60 + 2
+
+
 class VehicleLife:
     """Generates one vehicle's chunks in time order."""
 
@@ -124,6 +139,8 @@ class VehicleLife:
         # the model's real tank and battery (the catalog the gateway reads too)
         self.tank_l, self.battery_kwh = model_capacities(spec.model)
         self.fuel_used_l = self.energy_used_kwh = self.km_driven = 0.0
+        self.night_rng = np.random.default_rng([seed, spec.index, 15])
+        self.night_owl = bool(self.night_rng.random() < 0.25)
 
     def consumption(self) -> dict[str, float | None]:
         """What the car used per 100 km over its whole simulated life, and its capacities."""
@@ -169,9 +186,12 @@ class VehicleLife:
             if stay is not None:
                 t, chunks = self._dealer_round(t, lo, day, stay, truth)
                 yield from ((hi, c) for c in chunks)
-            for planned, km, kind in self._plan(d, day, lo):
+            plan = self._plan(d, day, lo)
+            for planned, km, kind in plan + self._night_out(plan, lo, hi):
                 trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
-                if trip_start > hi - 2 * 3_600_000:
+                late = planned >= lo + 22 * 3_600_000  # a night outing: ends before midnight
+                if trip_start > (hi - int(_minutes(km) * 60_000) - 30 * 60_000 if late
+                                 else hi - 2 * 3_600_000):
                     break
                 yield from ((hi, c) for c in self._parked(t, trip_start, truth))
                 end, chunks = self._trip(trip_start, km, kind, truth)
@@ -182,6 +202,27 @@ class VehicleLife:
             self.schedule.evening(day, truth.final_odometer_km,
                                   self.start + timedelta(days=self.days - 1), self.starts_today,
                                   self.day_hours)
+
+    def _night_seconds(self, start: int, n: int) -> int:
+        """Seconds of the trip (one per second of its trace, the last one ends it) between
+        22:00 and 05:00 local time, at the UTC offset of its start."""
+        offset = self.tz.utcoffset(datetime.fromtimestamp(start / 1000, self.tz))
+        assert offset is not None
+        hours = ((start / 1000 + offset.total_seconds() + np.arange(n - 1)) % 86_400) / 3600
+        return int(((hours >= 22) | (hours < 5)).sum())
+
+    def _night_out(self, plan: list[tuple[int, float, str]], lo: int, hi: int
+                   ) -> list[tuple[int, float, str]]:
+        """A night owl's late outing on some days it drives: out after 22:00 and back before
+        midnight (its own draws: the rest of the car's life is the same with or without)."""
+        if not plan or not self.night_owl or self.night_rng.random() > 0.35:
+            return []
+        out = lo + int(float(self.night_rng.uniform(22.0, 22.4)) * 3_600_000)
+        out -= out % 1000
+        km = float(self.night_rng.uniform(2, 8))
+        back = out + int((_minutes(km) + float(self.night_rng.uniform(15, 35))) * 60_000)
+        back -= back % 1000
+        return [(out, km, "urban"), (back, km, "urban")] if back < hi - 45 * 60_000 else []
 
     def _plan(self, d: int, day: date, lo: int) -> list[tuple[int, float, str]]:
         """Trips of one local day: (start ms, km, road kind), not overlapping."""
@@ -379,7 +420,9 @@ class VehicleLife:
         truth.km = round(truth.km + trip_km, 3)
         self.km_driven += trip_km
         truth.drive_seconds += (end - start) // 1000
-        truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind})
+        truth.trips.append({"start_ms": start, "end_ms": end, "km": trip_km, "kind": kind,
+                            "harsh_brakes": _seen_runs(trace.harsh, n, self.sample_s),
+                            "night_s": self._night_seconds(start, n)})
         chunks = [Chunk(rows[i][0], rows[i:i + BATCH_S]) for i in range(0, len(rows), BATCH_S)]
         trip = Trip(start, end, datetime.fromtimestamp(start / 1000, self.tz).date(), kind, ac,
                     not ac and self._outside_temp(start) < 8)

@@ -115,12 +115,15 @@ def agree(got: dict[str, Any], want: dict[str, Any]) -> bool:
 async def test_daily_usage_and_trips_match_the_truth(
         truth_db: tuple[str, dict[str, Any]]) -> None:
     url, truth = truth_db
+    rows = await fetch(url, "SELECT v.vin, (extract(epoch FROM t.start_ts) * 1000)::bigint,"
+                            " t.km, t.harsh_brakes, t.harsh_accels, t.night_s FROM trips t"
+                            " JOIN vehicles v ON v.id = t.vehicle_id")
     daily = {(vin, str(day)): (km, drive_s, n) for vin, day, km, drive_s, n in await fetch(
         url, "SELECT v.vin, d.day, d.km, d.drive_s, d.trips FROM daily_usage d"
              " JOIN vehicles v ON v.id = d.vehicle_id")}
-    trips = {(vin, int(ms)): km for vin, ms, km in await fetch(
-        url, "SELECT v.vin, (extract(epoch FROM t.start_ts) * 1000)::bigint, t.km FROM trips t"
-             " JOIN vehicles v ON v.id = t.vehicle_id")}
+    trips = {(vin, int(ms)): km for vin, ms, km, *_ in rows}
+    harsh = {(vin, int(ms)): (brakes, accels) for vin, ms, _, brakes, accels, _ in rows}
+    night = {(vin, int(ms)): night_s for vin, ms, *_, night_s in rows}
     problems: list[tuple[Any, ...]] = []
     n_days = n_trips = 0
     for vin, v in truth["vehicles"].items():
@@ -136,8 +139,15 @@ async def test_daily_usage_and_trips_match_the_truth(
                 got = trips.get((vin, trip["start_ms"]))
                 if got is None or abs(got - trip["km"]) > 0.005 * max(trip["km"], 0.01):
                     problems.append((vin, trip, got))
+                # the hard brakings the simulator meant, no more (none from speed steps)
+                elif harsh[(vin, trip["start_ms"])] != (trip["harsh_brakes"], 0):
+                    problems.append((vin, trip, harsh[(vin, trip["start_ms"])]))
+                # rows come every few seconds: the edges of the night may fall between two
+                elif abs(night[(vin, trip["start_ms"])] - trip["night_s"]) > 20:
+                    problems.append((vin, trip, night[(vin, trip["start_ms"])]))
     assert problems == []
     assert len(trips) == n_trips and n_days > 0
+    assert sum(b for b, _ in harsh.values()) > 0 and sum(night.values()) > 0
 
 
 async def test_day_end_readings_kept_pass_by_pass_equal_a_read_of_each_whole_day(
