@@ -17,9 +17,11 @@ from timeseries.batch import Envelope
 from timeseries.writer import BatchWriter
 
 
-def envelope(msg: Outgoing, now_ms: int) -> Envelope:
-    """Decode like the gateway does."""
-    return decode_envelope(msg.topic, msg.payload, now_ms)
+def envelope(msg: Outgoing, now_ms: int, models: dict[str, str] | None = None) -> Envelope:
+    """Decode like the gateway does; ``models`` (VIN -> registered model) picks each CAN
+    car's DBC, as the gateway's registry does (without it every car gets the default)."""
+    model = models.get(msg.topic.split("/")[1]) if models else None
+    return decode_envelope(msg.topic, msg.payload, now_ms, model)
 
 
 async def ingest(writer: BatchWriter, messages: Iterable[Outgoing], batch: int = 500,

@@ -57,13 +57,17 @@ async def fleet() -> AsyncIterator[dict[str, Any]]:
     await register_fleet(conn, tj["vehicles"])
     deriver = Deriver(await connect(url), DeriveSettings())
     writer = BatchWriter(conn, layout)
+    models = {vin: v["meta"]["model"] for vin, v in tj["vehicles"].items()}
     now = int(datetime.now().timestamp() * 1000)
     every = max(8, VEHICLES // 3)
     for n, i in enumerate(range(0, len(order), 500)):
-        await writer.write_isolating([envelope(m, now) for m in order[i:i + 500]])
+        await writer.write_isolating([envelope(m, now, models) for m in order[i:i + 500]])
         if n % every == every - 1:
             await deriver.run_pending(1000)
     await derive_all(deriver)
+    assert deriver.errors == 0, "every vehicle derived (errors are logged)"
+    cur = await conn.execute("SELECT count(*) FROM dead_letters")
+    assert (await cur.fetchone() or (1,))[0] == 0, "every message decoded and kept"
     await deriver.conn.close()
     cars = [oracle.Car.of(vin, v) for vin, v in tj["vehicles"].items()]
     # the last simulated local day is whole in every time zone
