@@ -53,7 +53,7 @@ def drive_trace(rng: np.random.Generator, km: float, kind: str) -> TripTrace:
         # braking starts from the speed actually held; a hard one from 25 km/h or more
         v_brake = float(hold[-1]) if hold_s else target
         hard = down_a > HARSH_INTENDED and v_brake >= 25.0
-        down = _ramp(v_brake, 0.0, down_a, hard)
+        down = _ramp(v_brake, 0.0, down_a if hard else min(down_a, 3.0), hard)
         stop = np.zeros(int(rng.integers(3, 40)) if covered + leg < km else 0)
         if hard:
             first = at + len(up) + len(hold)

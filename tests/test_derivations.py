@@ -257,8 +257,9 @@ async def test_same_results_in_order_shuffled_duplicated_and_late() -> None:
     for name in ("duplicated", "shuffled"):
         assert service_items(feeds["in_order"]) <= service_items(feeds[name]), name
         assert lifecycle(feeds[name]) == lifecycle(feeds["in_order"]), name
-    assert segments(feeds["duplicated"]) == segments(feeds["in_order"])
-    assert segments(feeds["in_order"]) <= segments(feeds["shuffled"])
+    for name in ("duplicated", "shuffled"):
+        assert segments(feeds["in_order"]) <= segments(feeds[name]), (
+            name, sorted(segments(feeds["in_order"]) ^ segments(feeds[name])))
 
 
 def service_items(keys: set[str]) -> set[tuple[str, ...]]:
