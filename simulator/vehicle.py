@@ -140,7 +140,7 @@ class VehicleLife:
         self.tank_l, self.battery_kwh = model_capacities(spec.model)
         self.fuel_used_l = self.energy_used_kwh = self.km_driven = 0.0
         self.night_rng = np.random.default_rng([seed, spec.index, 15])
-        self.night_owl = spec.index % 4 == 3  # a quarter of the owners go out late
+        self.night_owl = bool(self.night_rng.random() < 0.25)  # some owners go out late
 
     def consumption(self) -> dict[str, float | None]:
         """What the car used per 100 km over its whole simulated life, and its capacities."""
@@ -346,8 +346,10 @@ class VehicleLife:
     def _trip(self, start: int, km: float, kind: str, truth: DayTruth,
               dest: tuple[float, float] | None = None) -> tuple[int, list[Chunk]]:
         """One trip; with ``dest`` it ends there (a straight line), otherwise it wanders,
-        and never ends near a dealer unless that is where it was going."""
+        and never ends near a dealer unless that is where it was going. It counts on the
+        local day it starts, which is not the planning day when an earlier trip ran late."""
         st, rng, spec = self.state, self.rng, self.spec
+        truth = self.truth.day(datetime.fromtimestamp(start / 1000, self.tz).date().isoformat())
         st.charging = False
         trace = drive_trace(rng, km, kind)
         home_dist = math.hypot(st.lat - spec.home_lat, st.lon - spec.home_lon) * 111
