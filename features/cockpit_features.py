@@ -53,10 +53,9 @@ class FeatureCatalog:
     duration_attr: str
 
     @property
-    def names(self) -> list[str]:
-        """The fixed feature names (templated ones, such as apps, are listed by prefix)."""
-        return [r.name.split("{")[0] + "*" if r.id_attr else r.name
-                for rules in self.rules.values() for r in rules]
+    def fixed_names(self) -> list[str]:
+        """The features with a fixed name (not those named from an attribute, such as apps)."""
+        return [r.name for rules in self.rules.values() for r in rules if r.id_attr is None]
 
     def classify(self, event_type: str, attrs: Mapping[str, object]) -> str:
         """The feature of one event: the first rule of its type that matches, else unknown."""

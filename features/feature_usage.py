@@ -89,5 +89,5 @@ async def vehicle_feature_usage(conn: psycopg.AsyncConnection, vid: int, as_of: 
             "delivered_on": delivered_on.isoformat() if delivered_on else None,
             "data_from": data_from.isoformat() if data_from else None,
             "observed_from_delivery": observed, "features": features,
-            "never_used": [n for n in catalog.names if not n.endswith("*") and n not in used],
+            "never_used": [n for n in catalog.fixed_names if n not in used],
             "unknown_uses_90": unknown}

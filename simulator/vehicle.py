@@ -194,7 +194,7 @@ class VehicleLife:
                                  else hi - 2 * 3_600_000):
                     break
                 yield from ((hi, c) for c in self._parked(t, trip_start, truth))
-                end, chunks = self._trip(trip_start, km, kind, truth)
+                end, chunks = self._trip(trip_start, km, kind)
                 yield from ((hi, c) for c in chunks)
                 t = end
             yield from ((hi, c) for c in self._parked(t, hi, truth))
@@ -277,13 +277,13 @@ class VehicleLife:
         out = list(self._parked(t, depart, truth))
         spot = self.dealer_trips.spot(self.rng)
         km = self.dealer_trips.road_km(self.state.lat, self.state.lon, *spot)
-        arrived, chunks = self._trip(depart, km, "urban", truth, dest=spot)
+        arrived, chunks = self._trip(depart, km, "urban", dest=spot)
         out += chunks
         left = arrived + minutes * 60_000
         out += self._parked(arrived, left, truth)
         home = (self.spec.home_lat, self.spec.home_lon)
         km = self.dealer_trips.road_km(self.state.lat, self.state.lon, *home)
-        back, chunks = self._trip(left, km, "urban", truth, dest=home)
+        back, chunks = self._trip(left, km, "urban", dest=home)
         out += chunks
         stay_truth = {"dealer_id": self.spec.dealer_id, "day": day.isoformat(),
                       "arrived_ms": arrived, "left_ms": left}
@@ -343,7 +343,7 @@ class VehicleLife:
         self.truth.rows += len(rows)
         self.truth.values += sum(len(r) for _, r in rows)
 
-    def _trip(self, start: int, km: float, kind: str, truth: DayTruth,
+    def _trip(self, start: int, km: float, kind: str,
               dest: tuple[float, float] | None = None) -> tuple[int, list[Chunk]]:
         """One trip; with ``dest`` it ends there (a straight line), otherwise it wanders,
         and never ends near a dealer unless that is where it was going. It counts on the
