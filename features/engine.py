@@ -24,6 +24,7 @@ from features.segments import (
     activity_rules,
 )
 from features.service_pass import service_pass
+from features.session_store import recompute_sessions
 from features.trips import TripRules
 from timeseries.writer import HOUR_MS
 
@@ -140,6 +141,8 @@ class Deriver:
                     self.conn, vid, lo_h * HOUR_MS, (hi_h + 1) * HOUR_MS - 1, v.tz,
                     self.settings.trips)
                 days |= touched
+                await recompute_sessions(self.conn, vid, lo_h * HOUR_MS,
+                                         (hi_h + 1) * HOUR_MS - 1, v.tz, v.model)
             await recompute_days(self.conn, vid, days, v.tz, hours)
             hour_days = {local_day(h * HOUR_MS, v.tz) for h in hours}
             await recompute_feature_days(self.conn, vid, days | hour_days, v.tz)

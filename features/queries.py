@@ -18,7 +18,7 @@ from features.service import ServiceRecord, ServiceStatus, evaluate, load_rules
 _VEHICLE_COLS = (
     "id, vin, registered, model, powertrain, timezone, delivered_on::text AS delivered_on,"
     " owner_id, owner_channel, dealer_id, advisor_id, first_seen, last_seen, last_sample_at,"
-    " odometer_km, activity, service_status")
+    " odometer_km, activity, service_status, home_lat, home_lon")
 
 
 def _iso(v: Any) -> Any:

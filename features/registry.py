@@ -21,6 +21,8 @@ FIELDS = ("model", "powertrain", "timezone", "delivered_on", "owner_id", "dealer
 CHANNELS = ("email", "sms", "app", "phone", "post", "none")
 # about the owner's period and record, not columns of the vehicle
 OWNERSHIP = ("owner_since", "owner_until", "owner_type")
+# the owner's home (e.g. the geocoded address): charging there counts as home charging
+HOME = {"home_lat": 90.0, "home_lon": 180.0}
 
 
 class RegistryError(ValueError):
@@ -43,6 +45,27 @@ class Registration:
     owner_since: date | None = None
     owner_until: date | None = None
     owner_type: str | None = None
+    home_lat: float | None = None
+    home_lon: float | None = None
+
+
+def _home(body: dict[str, Any]) -> dict[str, float]:
+    """The home position: both coordinates or neither, as numbers or numeric strings."""
+    out: dict[str, float] = {}
+    for key, bound in HOME.items():
+        raw = body.get(key)
+        if raw in (None, ""):
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise RegistryError(f"field {key!r} must be a number") from None
+        if isinstance(raw, bool) or not -bound <= value <= bound:
+            raise RegistryError(f"field {key!r} must be a number within -{bound:g}..{bound:g}")
+        out[key] = value
+    if len(out) == 1:
+        raise RegistryError("fields 'home_lat' and 'home_lon' go together")
+    return out
 
 
 def parse(vin: str, body: dict[str, Any]) -> Registration:
@@ -50,7 +73,7 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
     problem = vin_problem(vin)
     if problem:
         raise RegistryError(f"vin: {problem}")
-    unknown = set(body) - set(FIELDS) - set(OWNERSHIP) - {"vin"}
+    unknown = set(body) - set(FIELDS) - set(OWNERSHIP) - set(HOME) - {"vin"}
     if unknown:
         raise RegistryError(f"unknown field {sorted(unknown)[0]!r}")
     values: dict[str, Any] = {}
@@ -82,7 +105,9 @@ def parse(vin: str, body: dict[str, Any]) -> Registration:
                 values[key] = date.fromisoformat(values[key])
             except ValueError:
                 raise RegistryError(f"field {key!r} must be YYYY-MM-DD") from None
-    return Registration(vin=vin, **values)
+    home = _home(body)
+    return Registration(vin=vin, **values, home_lat=home.get("home_lat"),
+                        home_lon=home.get("home_lon"))
 
 
 def parse_bulk(text: str, content_type: str) -> list[Registration]:
@@ -120,15 +145,18 @@ async def upsert(conn: psycopg.AsyncConnection, reg: Registration) -> int:
     before = await cur.fetchone()
     cur = await conn.execute(
         "INSERT INTO vehicles (vin, registered, model, powertrain, timezone, delivered_on,"
-        " owner_id, dealer_id, advisor_id, owner_channel, registry_updated_at) VALUES"
+        " owner_id, dealer_id, advisor_id, owner_channel, home_lat, home_lon,"
+        " registry_updated_at) VALUES"
         " (%(vin)s, true, %(model)s, %(powertrain)s, %(timezone)s, %(delivered_on)s,"
-        " %(owner_id)s, %(dealer_id)s, %(advisor_id)s, %(owner_channel)s, now())"
+        " %(owner_id)s, %(dealer_id)s, %(advisor_id)s, %(owner_channel)s, %(home_lat)s,"
+        " %(home_lon)s, now())"
         " ON CONFLICT (vin) DO UPDATE SET registered = true, model = EXCLUDED.model,"
         " powertrain = EXCLUDED.powertrain, timezone = EXCLUDED.timezone,"
         " delivered_on = EXCLUDED.delivered_on, owner_id = EXCLUDED.owner_id,"
         " dealer_id = EXCLUDED.dealer_id, advisor_id = EXCLUDED.advisor_id,"
-        " owner_channel = EXCLUDED.owner_channel, registry_updated_at = now() RETURNING id",
-        {"vin": reg.vin, **{k: getattr(reg, k) for k in FIELDS}})
+        " owner_channel = EXCLUDED.owner_channel, home_lat = EXCLUDED.home_lat,"
+        " home_lon = EXCLUDED.home_lon, registry_updated_at = now() RETURNING id",
+        {"vin": reg.vin, **{k: getattr(reg, k) for k in (*FIELDS, *HOME)}})
     row = await cur.fetchone()
     assert row is not None
     vid = int(row[0])
@@ -156,7 +184,7 @@ async def upsert_seen(conn: psycopg.AsyncConnection, vin: str) -> int:
 
 async def rederive_all(conn: psycopg.AsyncConnection, vid: int) -> None:
     """Drop a vehicle's derived rows and mark its whole history for derivation."""
-    for table in ("daily_usage", "segment_days", "trips", "energy_events"):
+    for table in ("daily_usage", "segment_days", "trips", "energy_events", "energy_sessions"):
         await conn.execute(f"DELETE FROM {table} WHERE vehicle_id = %s", (vid,))
     await conn.execute("UPDATE vehicles SET activity = NULL, service_status = NULL WHERE id = %s",
                        (vid,))

@@ -269,3 +269,29 @@ def feature_usage_ddl(layout: Layout) -> list[str]:
             SELECT DISTINCT vehicle_id, floor(extract(epoch FROM ts) / 3600)::bigint
             FROM cockpit_events ON CONFLICT DO NOTHING""",
     ]
+
+
+def sessions_ddl(layout: Layout) -> list[str]:
+    """Charging sessions and refuels per vehicle, the owner's registered home (to tell home
+    from public charging), and the hours of stored level data queued for derivation."""
+    return [
+        "ALTER TABLE vehicles ADD COLUMN IF NOT EXISTS home_lat double precision,"
+        " ADD COLUMN IF NOT EXISTS home_lon double precision",
+        """CREATE TABLE IF NOT EXISTS energy_sessions (
+            vehicle_id int NOT NULL, kind text NOT NULL, start_ts timestamptz NOT NULL,
+            end_ts timestamptz NOT NULL, local_day date NOT NULL,
+            start_level double precision, end_level double precision,
+            added double precision, avg_kw double precision,
+            latitude double precision, longitude double precision,
+            current_kind text, complete boolean NOT NULL,
+            PRIMARY KEY (vehicle_id, kind, start_ts))""",
+        # a new database gets its signal columns after the migrations: nothing to queue
+        """DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_name = 'samples' AND column_name = 'is_charging') THEN
+                INSERT INTO dirty_hours (vehicle_id, hour)
+                SELECT DISTINCT vehicle_id, floor(extract(epoch FROM ts) / 3600)::bigint
+                FROM samples WHERE is_charging = 1 ON CONFLICT DO NOTHING;
+            END IF;
+        END $$""",
+    ]

@@ -12,6 +12,7 @@ from features.schema import (
     owners_ddl,
     service_loop_ddl,
     serving_ddl,
+    sessions_ddl,
     vehicle_dtcs_ddl,
     visits_ddl,
 )
@@ -46,6 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "owners: types, merges, ownership periods", (owners_ddl,)),
     Migration(12, "owner engagement events; feed reads by vehicle", (engagement_ddl,)),
     Migration(13, "cockpit feature use per vehicle and day", (feature_usage_ddl,)),
+    Migration(14, "charging sessions and refuels; the owner's home", (sessions_ddl,)),
 )
 
 

@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"vin": v.vin, "model": v.model, "powertrain": v.powertrain,
                               "timezone": v.tz, "delivered_on": v.delivered_on.isoformat(),
                               "owner_id": v.owner_id, "dealer_id": v.dealer_id,
-                              "advisor_id": v.advisor_id, "owner_channel": v.owner_channel}))
+                              "advisor_id": v.advisor_id, "owner_channel": v.owner_channel,
+                              "home_lat": round(v.home_lat, 6),
+                              "home_lon": round(v.home_lon, 6)}))
         return 0
     truth = FleetTruth()
     faults = Faults(args.duplicates, args.reorder, args.gaps, args.garbage)

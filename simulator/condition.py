@@ -19,6 +19,7 @@ OIL = "Vehicle.Powertrain.CombustionEngine.EngineOilLevel"
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 DTC = "Vehicle.OBD.DTCList"
 MISFIRE, BODY = "P0302", "B1A00"
+PACK_PER_YEAR, WEAK_PACK_PER_YEAR = 2.0, 8.0  # traction battery health lost a year
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class CarCondition:
     pad_km: float = 0.0  # odometer when the pads were last measured
     oil_low_from: int | None = None
     soh: float = 100.0
+    soh_per_year: float = 0.0  # how fast the traction battery loses health (points a year)
     misfire_from: int | None = None
     body_code_days: tuple[int, int] | None = None  # [first, last] day the body code is set
     _day: int = 0
@@ -56,7 +58,9 @@ class CarCondition:
         if c.ice and rng.random() < 0.08:
             c.oil_low_from = int(rng.integers(0, max(1, days)))
         if c.ev:
-            c.soh = 100.0 - age_days / 365 * 2.0 - (20.0 if rng.random() < 0.1 else 0.0)
+            weak = rng.random() < 0.1
+            c.soh = 100.0 - age_days / 365 * 2.0 - (20.0 if weak else 0.0)
+            c.soh_per_year = WEAK_PACK_PER_YEAR if weak else PACK_PER_YEAR
         codes = np.random.default_rng(rng.integers(2**32))  # trouble codes: their own draws
         if c.ice and codes.random() < 0.12:
             c.misfire_from = int(codes.integers(0, max(1, days)))
@@ -72,6 +76,8 @@ class CarCondition:
             self.battery_v -= 0.035
         if self.leak_wheel is not None and day >= self.leak_from:
             self.tyres[self.leak_wheel] -= 2.5
+        if self.ev and day > 0:
+            self.soh -= self.soh_per_year / 365
 
     def readings(self, odometer_km: float) -> dict[str, Any]:
         """What the car reports at a start."""
@@ -104,8 +110,8 @@ class CarCondition:
             self.pad_wear, self.pad_km = 2.0, odometer_km
         if "engine_oil" in items:
             self.oil_low_from = None
-        if "traction_battery_check" in items:
-            self.soh = 96.0
+        if "traction_battery_check" in items:  # the pack is repaired: it ages normally
+            self.soh, self.soh_per_year = 96.0, PACK_PER_YEAR
         if "engine_check" in items:
             self.misfire_from = None
 

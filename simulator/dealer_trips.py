@@ -31,7 +31,7 @@ def dealer_points(seed: int) -> tuple[tuple[float, float], ...]:
                  for d in make_dealers(seed))
 
 
-def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Equirectangular distance: good to a metre at city scale."""
     x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
     return math.hypot(x, math.radians(lat2 - lat1)) * 6_371_008.8
@@ -71,12 +71,12 @@ class DealerTrips:
     @staticmethod
     def road_km(lat: float, lon: float, to_lat: float, to_lon: float) -> float:
         """Road distance: the straight line plus a third, at least 0.5 km."""
-        return max(0.5, _metres(lat, lon, to_lat, to_lon) / 1000 * 1.33)
+        return max(0.5, metres(lat, lon, to_lat, to_lon) / 1000 * 1.33)
 
     def keep_away(self, state: Any, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Move a trip that would end near a dealer 700 m north (the whole trip)."""
         for _ in range(5):
-            if all(_metres(state.lat, state.lon, la, lo) >= KEEP_AWAY_M
+            if all(metres(state.lat, state.lon, la, lo) >= KEEP_AWAY_M
                    for la, lo in self.dealers):
                 return
             state.lat += 0.0063

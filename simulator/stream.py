@@ -50,6 +50,7 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
             "advisor_id": spec.advisor_id, "owner_channel": spec.owner_channel,
             "silent_from_day": spec.silent_from_day, "fading_from_day": spec.fading_from_day,
             "owner_type": spec.owner_type,
+            "home_lat": round(spec.home_lat, 6), "home_lon": round(spec.home_lon, 6),
             "habits": {f: on.isoformat() if on else None for f, on in spec.habits},
             "registered_as": spec.registered_as or spec.owner_id,
             "ownership": [{"owner_id": o, "from": d.isoformat()} for o, d in
@@ -113,6 +114,9 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
     truth.service = life.schedule.truth()
     truth.service["dtcs"] = life.dtc_truth()
     truth.meta["consumption"] = life.consumption()
+    truth.sessions = life.session_truth()
+    if life.condition.ev:
+        truth.meta["soh_per_year"] = life.soh_rates
 
 
 def fleet_stream(fleet: list[VehicleSpec], start: date, days: int, seed: int,

@@ -20,6 +20,7 @@ class DayTruth:
     refuels: int = 0
     charges: int = 0
     final_odometer_km: float | None = None
+    soh: float | None = None  # the lowest traction-battery health reported that day
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class VehicleTruth:
     events: int = 0
     messages: int = 0
     service: dict[str, Any] = field(default_factory=dict)
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # charging and refuels
 
     def day(self, key: str) -> DayTruth:
         """The day record, created on first use."""
@@ -55,7 +57,7 @@ class FleetTruth:
             "vehicles": {
                 vin: {
                     "meta": v.meta, "rows": v.rows, "values": v.values, "events": v.events,
-                    "messages": v.messages, "service": v.service,
+                    "messages": v.messages, "service": v.service, "sessions": v.sessions,
                     "days": {d: {**asdict(t), "events": dict(t.events)}
                              for d, t in sorted(v.days.items())},
                 } for vin, v in self.vehicles.items()

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from simulator.cockpit import Trip, trip_events
-from simulator.condition import DTC, CarCondition, code_truth
-from simulator.dealer_trips import DealerTrips, dealer_points
+from simulator.condition import DTC, SOH, CarCondition, code_truth
+from simulator.dealer_trips import DealerTrips, dealer_points, metres
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
 from simulator.service import DATA, Schedule, Visit
@@ -25,6 +25,12 @@ from simulator.truth import DayTruth, VehicleTruth
 BATCH_S = 10
 FADE_DAYS = 21  # a fading owner drives on fewer days each day, none after this many
 ALL_ITEMS = ("inspection", "engine_oil", "cabin_filter", "brake_fluid", "tyre_rotation")
+HOME_M = 250.0  # parked this close to home, the car is at home (the gateway's rule too)
+# charging: (kW, target %, current signal, amps) at home (AC wallbox) and on the road (DC)
+HOME_CHARGER = (7.4, 90.0, "Vehicle.Powertrain.TractionBattery.Charging.ChargeCurrent.Phase1",
+                32.0)
+FAST_CHARGER = (50.0, 80.0, "Vehicle.Powertrain.TractionBattery.Charging.ChargeCurrent.DC",
+                125.0)
 Row = dict[str, Any]
 MODELS_FILE = DATA / "models.json"
 
@@ -54,7 +60,7 @@ class State:
     lon: float
     heading: float
     charging: bool = False
-    charge_started_ms: int = 0
+    charger: tuple[float, float, str, float] = HOME_CHARGER
     engine_hours: float = 0.0
 
 
@@ -132,6 +138,8 @@ class VehicleLife:
             np.random.default_rng([seed, spec.index, 6]), spec.powertrain, days,
             (start - spec.delivered_on).days, spec.odometer_km)
         self.starts_today: list[dict[str, Any]] = []
+        # (from day, traction battery health lost a year): the rate changes at a repair
+        self.soh_rates = [(start.isoformat(), self.condition.soh_per_year)]
         ice, ev = spec.powertrain in ("ice", "phev"), spec.powertrain in ("bev", "phev")
         self.has_fuel, self.has_battery = ice, ev
         self.l_per_100 = float(self.rng.uniform(5.5, 9.0))
@@ -141,6 +149,9 @@ class VehicleLife:
         self.fuel_used_l = self.energy_used_kwh = self.km_driven = 0.0
         self.night_rng = np.random.default_rng([seed, spec.index, 15])
         self.night_owl = bool(self.night_rng.random() < 0.25)  # some owners go out late
+        self.sessions: list[dict[str, Any]] = []  # charging sessions and refuels, as sent
+        self.open_session: dict[str, Any] | None = None
+        self.sent: dict[str, tuple[int, float]] = {}  # the last level sent: (t, value)
 
     def consumption(self) -> dict[str, float | None]:
         """What the car used per 100 km over its whole simulated life, and its capacities."""
@@ -151,6 +162,14 @@ class VehicleLife:
         return {"fuel_l_per_100km": per_100(self.fuel_used_l, self.has_fuel),
                 "energy_kwh_per_100km": per_100(self.energy_used_kwh, self.has_battery),
                 "tank_l": self.tank_l, "battery_kwh": self.battery_kwh}
+
+    def session_truth(self) -> list[dict[str, Any]]:
+        """Charging sessions and refuels as the gateway must find them in the sent rows."""
+        if self.open_session is not None:
+            self.open_session.pop("ended", None)
+            self.sessions.append({**self.open_session, "complete": False})
+            self.open_session = None
+        return self.sessions
 
     def dtc_truth(self) -> dict[str, dict[str, Any]]:
         """What the gateway must know of each trouble code the car reported."""
@@ -181,20 +200,26 @@ class VehicleLife:
                 round(self.state.engine_hours, 1) if self.has_engine else None, drives)
             if visit is not None:
                 self.condition.service(visit.items, self.state.odometer)
+            if self.condition.ev and self.soh_rates[-1][1] != self.condition.soh_per_year:
+                self.soh_rates.append((day.isoformat(), self.condition.soh_per_year))
             t = max(t, lo)
             stay = self.dealer_trips.stay_today(self.rng, d, day, to_dealer) if drives else None
             if stay is not None:
                 t, chunks = self._dealer_round(t, lo, day, stay, truth)
                 yield from ((hi, c) for c in chunks)
             plan = self._plan(d, day, lo)
-            for planned, km, kind in plan + self._night_out(plan, lo, hi):
+            plan += self._night_out(plan, lo, hi)
+            home = (self.spec.home_lat, self.spec.home_lon)
+            for n, (planned, km, kind) in enumerate(plan):
                 trip_start = max(planned, t + 10 * 60_000)  # a longer trip pushes the next
                 late = planned >= lo + 22 * 3_600_000  # a night outing: ends before midnight
                 if trip_start > (hi - int(_minutes(km) * 60_000) - 30 * 60_000 if late
                                  else hi - 2 * 3_600_000):
                     break
                 yield from ((hi, c) for c in self._parked(t, trip_start, truth))
-                end, chunks = self._trip(trip_start, km, kind)
+                # the day's last trip brings the car home (where it charges overnight)
+                end, chunks = self._trip(trip_start, km, kind,
+                                         dest=home if n == len(plan) - 1 else None)
                 yield from ((hi, c) for c in chunks)
                 t = end
             yield from ((hi, c) for c in self._parked(t, hi, truth))
@@ -324,24 +349,82 @@ class VehicleLife:
         st, hb = self.state, self.heartbeat_s * 1000
         t = frm - frm % hb + hb
         if self.has_fuel and st.fuel < 15 and t < to:
-            st.fuel = 100.0
+            self._refuel(t)
             truth.refuels += 1
-        if self.has_battery and st.soc < 45 and not st.charging and t < to:
-            st.charging, st.charge_started_ms = True, t
+        if self.has_battery and not st.charging and t < to and self._plug_in(t, to):
             truth.charges += 1
         while t < to:
+            kw, target, signal, amps = st.charger
             if st.charging:
-                st.soc = min(90.0, st.soc + 11.0 * hb / 3_600_000)
+                st.soc = min(target, st.soc + kw / self.battery_kwh * 100 * hb / 3_600_000)
             row = self._common(self._outside_temp(t), "OFF")
-            if st.charging and st.soc >= 90.0:
-                st.charging = False
+            ending = st.charging and st.soc >= target
+            if st.charging:
+                row[signal] = amps
+                assert self.open_session is not None
+                self.open_session.update(end_ms=t, end_level=round(st.soc, 2))
             yield Chunk(t, [(t, row)])
             self._count_rows([(t, row)])
+            if ending:
+                self._unplug()
             t += hb
+
+    def _at_home(self) -> bool:
+        return metres(self.state.lat, self.state.lon, self.spec.home_lat,
+                       self.spec.home_lon) <= HOME_M
+
+    def _plug_in(self, t: int, to: int) -> bool:
+        """At home below 45 %, the owner plugs in the wallbox (AC); on the road below 30 %
+        with 20 minutes to spare, an electric car takes a fast charger (DC)."""
+        st = self.state
+        home = self._at_home()
+        if home and st.soc < 45:
+            st.charger = HOME_CHARGER
+        elif not home and st.soc < 30 and self.spec.powertrain == "bev" \
+                and to - t >= 20 * 60_000:
+            st.charger = FAST_CHARGER
+        else:
+            return False
+        st.charging = True
+        self.open_session = {
+            "kind": "charge", "start_ms": t, "end_ms": t,
+            "start_level": self.sent["soc"][1], "end_level": self.sent["soc"][1],
+            "lat": round(st.lat, 6), "lon": round(st.lon, 6),
+            "current": None if self.spec.wire == "can" else
+            ("DC" if st.charger is FAST_CHARGER else "AC"),
+            "place": "home" if home else "public", "battery_kwh": self.battery_kwh}
+        return True
+
+    def _unplug(self) -> None:
+        """Charging stops; the session is complete once a later row shows it."""
+        self.state.charging = False
+        if self.open_session is not None:
+            self.open_session["ended"] = True
+
+    def _refuel(self, t: int) -> None:
+        st = self.state
+        since, level = self.sent["fuel"]
+        st.fuel = 100.0
+        self.sessions.append({
+            "kind": "refuel", "start_ms": since, "end_ms": t, "start_level": level,
+            "end_level": 100.0, "lat": round(st.lat, 6), "lon": round(st.lon, 6),
+            "litres": round((100.0 - level) / 100 * self.tank_l, 3), "complete": True})
 
     def _count_rows(self, rows: list[tuple[int, Row]]) -> None:
         self.truth.rows += len(rows)
         self.truth.values += sum(len(r) for _, r in rows)
+        if not rows:
+            return
+        s = self.open_session
+        if s is not None and s.get("ended") and rows[-1][0] > s["end_ms"]:
+            del s["ended"]
+            self.sessions.append({**s, "complete": True})
+            self.open_session = None
+        for key, name in (("fuel", "Vehicle.Powertrain.FuelSystem.RelativeLevel"),
+                          ("soc", "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")):
+            last = [(t, r[name]) for t, r in rows if r.get(name) is not None]
+            if last:
+                self.sent[key] = last[-1]
 
     def _trip(self, start: int, km: float, kind: str,
               dest: tuple[float, float] | None = None) -> tuple[int, list[Chunk]]:
@@ -350,7 +433,8 @@ class VehicleLife:
         local day it starts, which is not the planning day when an earlier trip ran late."""
         st, rng, spec = self.state, self.rng, self.spec
         truth = self.truth.day(datetime.fromtimestamp(start / 1000, self.tz).date().isoformat())
-        st.charging = False
+        if st.charging:
+            self._unplug()
         trace = drive_trace(rng, km, kind)
         home_dist = math.hypot(st.lat - spec.home_lat, st.lon - spec.home_lon) * 111
         if home_dist > 3:
@@ -397,6 +481,8 @@ class VehicleLife:
                     del at_start[DTC]
                 row.update(at_start)
                 self.starts_today.append(at_start)
+                if SOH in at_start:
+                    truth.soh = min(truth.soh or 100.0, at_start[SOH])
             if self.reports_hours and i in (0, n - 1):
                 self.day_hours = round(st.engine_hours + i / 3600, 2)
                 row["Vehicle.Powertrain.CombustionEngine.EngineHours"] = self.day_hours

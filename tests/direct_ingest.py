@@ -3,17 +3,25 @@ derivations: for tests that compare arrival orders on large fleets quickly."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import psycopg
 
 from features.engine import Deriver, DeriveSettings
 from features.registry import Registration, upsert
 from gateway.decode import decode_envelope
-from simulator.stream import Outgoing
+from gateway.schema import migrate
+from localservices import create_database
+from simulator.fleet import VehicleSpec
+from simulator.stream import Faults, Outgoing, fleet_stream
+from simulator.truth import FleetTruth
 from timeseries.batch import Envelope
+from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
 
@@ -69,7 +77,8 @@ async def register_fleet(conn: psycopg.AsyncConnection, truth: dict[str, dict[st
                     else period["owner_id"],
                     dealer_id=meta["dealer_id"], advisor_id=meta.get("advisor_id"),
                     owner_channel=meta.get("owner_channel"), owner_since=_date(period["from"]),
-                    owner_type=meta.get("owner_type", "private") if n == 0 else "private"))
+                    owner_type=meta.get("owner_type", "private") if n == 0 else "private",
+                    home_lat=meta.get("home_lat"), home_lon=meta.get("home_lon")))
 
 
 def _date(s: str) -> date:
@@ -79,3 +88,48 @@ def _date(s: str) -> date:
 def deriver_for(conn: psycopg.AsyncConnection) -> Deriver:
     """A deriver with default settings."""
     return Deriver(conn, DeriveSettings())
+
+
+@dataclass
+class LoadedFleet:
+    """A simulated fleet written to a fresh database and derived."""
+
+    url: str
+    conn: psycopg.AsyncConnection
+    truth: dict[str, Any]
+
+
+async def load_fleet(specs: list[VehicleSpec], start: date, days: int, seed: int,
+                     heartbeat_s: int, derive_every: int = 10) -> LoadedFleet:
+    """Publish ``specs`` (rows every 10 s while driving) with duplicates, reordering,
+    outages caught up later and a tenth of the messages held back to the end; register the
+    fleet, write every message in batches of 500 through the writer, derive every
+    ``derive_every`` batches and at the end. Requires no dead letter and no derivation
+    error. The caller drops the database (``localservices.drop_database``)."""
+    truth = FleetTruth()
+    msgs = list(fleet_stream(specs, start, days, seed, heartbeat_s,
+                             Faults(duplicates=0.03, reorder=0.03, gaps=0.01), truth,
+                             sample_s=10))
+    rng = random.Random(seed)
+    late = {i for i in range(len(msgs)) if rng.random() < 0.1}
+    order = [m for i, m in enumerate(msgs) if i not in late] + \
+        rng.sample([msgs[i] for i in sorted(late)], len(late))
+    url = create_database()
+    conn = await connect(url)
+    layout = await migrate(conn)
+    tj = truth.to_json()
+    await register_fleet(conn, tj["vehicles"])
+    deriver = deriver_for(await connect(url))
+    writer = BatchWriter(conn, layout)
+    models = {vin: v["meta"]["model"] for vin, v in tj["vehicles"].items()}
+    now = int(time.time() * 1000)
+    for n, i in enumerate(range(0, len(order), 500)):
+        await writer.write_isolating([envelope(m, now, models) for m in order[i:i + 500]])
+        if n % derive_every == derive_every - 1:
+            await deriver.run_pending(1000)
+    await derive_all(deriver)
+    assert deriver.errors == 0, "every vehicle derived (errors are logged)"
+    cur = await conn.execute("SELECT count(*) FROM dead_letters")
+    assert (await cur.fetchone() or (1,))[0] == 0, "every message decoded and kept"
+    await deriver.conn.close()
+    return LoadedFleet(url, conn, tj)

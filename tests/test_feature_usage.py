@@ -9,7 +9,6 @@ reading of the truth written apart from the gateway's code."""
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,18 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from features import insights
-from features.engine import Deriver, DeriveSettings
 from features.feature_usage import vehicle_feature_usage
-from gateway.schema import migrate
-from localservices import create_database, drop_database
+from localservices import drop_database
 from simulator import cells
 from simulator.fleet import make_fleet
-from simulator.stream import Faults, fleet_stream
-from simulator.truth import FleetTruth
 from tests import feature_oracle as oracle
-from tests.direct_ingest import derive_all, envelope, register_fleet
-from timeseries.db import connect
-from timeseries.writer import BatchWriter
+from tests.direct_ingest import load_fleet
 
 pytestmark = pytest.mark.live
 # FEATURE_FLEET=500x90 runs the same checks on a larger fleet (on demand: docs/insights.md)
@@ -42,39 +35,14 @@ async def fleet() -> AsyncIterator[dict[str, Any]]:
     start = date.today() - timedelta(days=DAYS + 2)
     specs = make_fleet(VEHICLES, DAYS, start, SEED, new_share=0.4, can_share=0.1,
                        pb_share=0.1)
-    truth = FleetTruth()
-    msgs = list(fleet_stream(specs, start, DAYS, SEED, 3600,
-                             Faults(duplicates=0.03, reorder=0.03, gaps=0.01), truth,
-                             sample_s=10))
-    rng = random.Random(SEED)
-    late = {i for i in range(len(msgs)) if rng.random() < 0.1}
-    order = [m for i, m in enumerate(msgs) if i not in late] + \
-        rng.sample([msgs[i] for i in sorted(late)], len(late))
-    url = create_database()
-    conn = await connect(url)
-    layout = await migrate(conn)
-    tj = truth.to_json()
-    await register_fleet(conn, tj["vehicles"])
-    deriver = Deriver(await connect(url), DeriveSettings())
-    writer = BatchWriter(conn, layout)
-    models = {vin: v["meta"]["model"] for vin, v in tj["vehicles"].items()}
-    now = int(datetime.now().timestamp() * 1000)
-    every = max(8, VEHICLES // 3)
-    for n, i in enumerate(range(0, len(order), 500)):
-        await writer.write_isolating([envelope(m, now, models) for m in order[i:i + 500]])
-        if n % every == every - 1:
-            await deriver.run_pending(1000)
-    await derive_all(deriver)
-    assert deriver.errors == 0, "every vehicle derived (errors are logged)"
-    cur = await conn.execute("SELECT count(*) FROM dead_letters")
-    assert (await cur.fetchone() or (1,))[0] == 0, "every message decoded and kept"
-    await deriver.conn.close()
+    loaded = await load_fleet(specs, start, DAYS, SEED, 3600, max(8, VEHICLES // 3))
+    tj = loaded.truth
     cars = [oracle.Car.of(vin, v) for vin, v in tj["vehicles"].items()]
     # the last simulated local day is whole in every time zone
-    yield {"url": url, "conn": conn, "cars": cars, "as_of": start + timedelta(days=DAYS - 1),
-           "truth": tj}
-    await conn.close()
-    drop_database(url)
+    yield {"url": loaded.url, "conn": loaded.conn, "cars": cars,
+           "as_of": start + timedelta(days=DAYS - 1), "truth": tj}
+    await loaded.conn.close()
+    drop_database(loaded.url)
 
 
 def test_the_fleet_has_the_situations(fleet: dict[str, Any]) -> None:

@@ -92,7 +92,7 @@ def stack(
     meta = truth.to_json()["vehicles"]
     first, rest = next(iter(meta.items())), list(meta.items())[1:]
     reg = {k: first[1]["meta"][k] for k in ("model", "powertrain", "timezone", "delivered_on",
-                                           "owner_id", "dealer_id")}
+                                           "owner_id", "dealer_id", "home_lat", "home_lon")}
     status, body, _ = api.call("PUT", f"/v1/vehicles/{first[0]}", WRITE, reg)
     assert status == 200 and body["registered"] is True
     lines = [json.dumps({"vin": vin, **{k: v["meta"][k] for k in reg}}) for vin, v in rest]
@@ -232,6 +232,30 @@ def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]
     assert api.call("GET", "/v1/insights/features/nav/retention")[0] == 400
     assert api.call("GET", "/v1/insights/features?by=colour")[0] == 400
     assert api.call("GET", f"/v1/insights/features?from={as_of}&to={frm}")[0] == 400
+
+
+def test_charging_sessions_and_refuels(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    seen = 0
+    for vin, v in truth["vehicles"].items():
+        days = sorted(v["days"])
+        window = f"from={days[0]}&to={days[-1]}"
+        got = api.get(f"/v1/vehicles/{vin}/charging-sessions?{window}")
+        want = [s for s in v["sessions"] if s["kind"] == "charge"]
+        assert [(x["place"], x["current"], x["complete"]) for x in got["sessions"]] == \
+            [(w["place"], w["current"], w["complete"]) for w in want], vin
+        kwh = sum((w["end_level"] - w["start_level"]) / 100 * w["battery_kwh"] for w in want)
+        assert got["summary"]["kwh_added"] == pytest.approx(kwh, rel=0.005, abs=0.01), vin
+        got = api.get(f"/v1/vehicles/{vin}/refuels?{window}")
+        want = [s for s in v["sessions"] if s["kind"] == "refuel"]
+        assert [x["litres_added"] for x in got["sessions"]] == pytest.approx(
+            [w["litres"] for w in want], rel=0.005), vin
+        seen += len(v["sessions"])
+    assert seen > 0, "the fleet charges or refuels"
+    vin = next(iter(truth["vehicles"]))
+    assert api.call("GET", f"/v1/vehicles/{vin}/refuels?from=2026-02-02&to=2026-02-01")[0] \
+        == 400
+    assert api.call("GET", "/v1/vehicles/WVWZZZ1JZXW999999/charging-sessions")[0] == 404
 
 
 def test_service_book_and_events_feed(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from decoders.can_dbc import CanModels, load_can_models
 from gateway.http import (
+    api_energy,
     api_insights,
     api_owners,
     api_reminders,
@@ -98,6 +99,6 @@ def build_app(pool: AsyncConnectionPool, metrics_: Metrics, health_info: Callabl
                           ("/status.json", status_page.status)):
         app.router.add_get(path, handler)
     for module in (api_vehicles, api_usage, api_service, api_reminders, api_segments,
-                   api_owners, api_insights, webhooks):
+                   api_owners, api_insights, api_energy, webhooks):
         module.routes(app)
     return app

@@ -235,6 +235,54 @@ def _insight_ops() -> dict[str, Any]:
     }
 
 
+def _energy_ops() -> dict[str, Any]:
+    day = {"type": "string", "format": "date"}
+    window = [VIN, _q("from", day, "first local day (default: 89 days before 'to')"),
+              _q("to", day, "last local day (default: today, UTC)")]
+    level = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
+    common = {"start": STR, "end": STR, "local_day": STR, "start_level_pct": level,
+              "end_level_pct": level, "latitude": NUM, "longitude": NUM}
+    charge = {"type": "object", "properties": {
+        **common, "place": {"type": ["string", "null"], "enum": ["home", "public", None]},
+        "kwh_added": NUM, "avg_power_kw": NUM, "complete": {"type": "boolean"},
+        "current": {"type": ["string", "null"], "enum": ["AC", "DC", None]}}}
+    refuel = {"type": "object", "properties": {**common, "litres_added": NUM}}
+
+    def answer(item: dict[str, Any]) -> dict[str, Any]:
+        return {**_ok({"type": "object", "required": ["vin", "from", "to", "sessions",
+                                                      "summary"], "properties": {
+            "vin": {"type": "string"}, "from": STR, "to": STR,
+            "sessions": {"type": "array", "items": item}, "summary": {"type": "object"}}}),
+                **_err(400, 401, 403, 404)}
+    return {
+        "/v1/vehicles/{vin}/charging-sessions": {"get": _op(
+            "Charging sessions (start, end, levels, kWh added, AC/DC, average power, home or"
+            " public) and their summary: home share, kWh per 100 km driven", READ, window,
+            answer(charge))},
+        "/v1/vehicles/{vin}/battery-health": {"get": _op(
+            "Traction-battery state of health: daily readings, latest, degradation trend"
+            " (points a year since the last repair), the day it is projected to fall below"
+            " the service threshold", READ, [VIN, _q("as_of", day, "default: yesterday (UTC)")],
+            {**_ok({"type": "object", "required": ["vin", "as_of", "readings", "latest"],
+                    "properties": {"vin": STR, "as_of": STR, "threshold_pct": NUM,
+                                   "readings": ITEMS, "latest": {"type": ["object", "null"]},
+                                   "trend_since": STR, "trend_pct_per_year": NUM,
+                                   "below_threshold": {"type": "boolean"},
+                                   "projected_below_threshold_on": STR}}),
+             **_err(400, 401, 403, 404)})},
+        "/v1/insights/battery-health": {"get": _op(
+            "Latest traction-battery health per model or age band: median, p10, p90, below"
+            " the service threshold, median trend", READ,
+            [_q("by", {"type": "string", "enum": ["model", "age"]}, "default model"),
+             _q("as_of", day, "default: yesterday (UTC)")],
+            {**_ok({"type": "object", "required": ["by", "as_of", "groups"], "properties": {
+                "by": STR, "as_of": STR, "groups": ITEMS}}), **_err(400, 401, 403)})},
+        "/v1/vehicles/{vin}/refuels": {"get": _op(
+            "Refuels (the readings before and after, levels, litres added, position) and"
+            " their summary: litres per 100 km driven", READ, window, answer(refuel))},
+    }
+
+
 def _owner_ops() -> dict[str, Any]:
     oid = {"name": "owner_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "an owner id (a merged id answers with the surviving owner)"}
@@ -429,7 +477,7 @@ def spec() -> dict[str, Any]:
                  "description": "Usage features, service book and events for the customer "
                                 "platform. See docs/api.md."},
         "paths": {**_ops_ops(), **_vehicle_ops(), **_usage_ops(), **_segment_ops(),
-                  **_owner_ops(), **_insight_ops(), **_feed_ops(),
+                  **_owner_ops(), **_insight_ops(), **_energy_ops(), **_feed_ops(),
                   **_service_loop_ops()},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -452,13 +500,17 @@ def spec() -> dict[str, Any]:
                     "owner_until": {"type": "string", "format": "date", "description":
                                     "the first day the owner no longer holds the car, with"
                                     " no successor (export, scrappage, end of a lease)"},
-                    "owner_type": {"type": "string", "enum": list(OWNER_TYPES)}},
+                    "owner_type": {"type": "string", "enum": list(OWNER_TYPES)},
+                    "home_lat": {"type": "number", "minimum": -90, "maximum": 90,
+                                 "description": "the owner's home (with home_lon): charging"
+                                 " within 250 m of it is home charging"},
+                    "home_lon": {"type": "number", "minimum": -180, "maximum": 180}},
                     "additionalProperties": False},
                 "Vehicle": {"type": "object", "required": ["vin", "registered"], "properties": {
                     "vin": {"type": "string"}, "registered": {"type": "boolean"},
                     "model": STR, "powertrain": STR, "timezone": STR, "delivered_on": STR,
                     "owner_id": STR, "dealer_id": STR, "advisor_id": STR, "owner_channel": STR,
-                    "first_seen": STR, "last_seen": STR,
+                    "home_lat": NUM, "home_lon": NUM, "first_seen": STR, "last_seen": STR,
                     "last_sample_at": STR, "odometer_km": NUM, "activity": STR,
                     "service_status": STR, "fuel_pct": NUM, "soc_pct": NUM,
                     "is_charging": {"type": ["boolean", "null"]},
