@@ -20,6 +20,7 @@ from psycopg import sql
 
 from decoders.catalog import load_catalog
 from features.segments import maturity_levels
+from features.sessions import HOME_RADIUS_M
 
 WINDOWS = (7, 30, 90)
 DOMAINS = load_catalog().domains
@@ -28,8 +29,9 @@ FEATURES = (
     "trips", "trip_km_avg", "trip_minutes_avg", "drive_hours", "night_share", "weekend_share",
     "highway_share", "commute_share", "max_speed", "harsh_events_per_100km",
     "fuel_l_per_100km", "energy_kwh_per_100km", "refuels", "charging_sessions",
-    "cockpit_per_drive_hour", "cockpit_breadth", "days_since_last_drive", "odometer_km",
-    "km_trend", "activity", "maturity")
+    "charged_kwh", "charged_kwh_per_100km", "home_charging_share", "cockpit_per_drive_hour",
+    "cockpit_breadth", "days_since_last_drive", "odometer_km", "km_trend", "activity",
+    "maturity")
 
 
 TYPES = {k: "int" for k in ("window_days", "active_days", "trips", "refuels",
@@ -119,6 +121,9 @@ _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if
     "energy_kwh_per_100km": _ratio(f"a.energy_pct * ({_CAPS} ->> 1)::float8", "a.km"),
     "refuels": "a.refuels::int",
     "charging_sessions": "a.charges::int",
+    "charged_kwh": "round(a.charged_kwh::numeric, 3)::float8",
+    "charged_kwh_per_100km": _ratio("a.charged_kwh * 100", "a.km"),
+    "home_charging_share": _ratio("a.home_sessions", "a.placed_sessions"),
     "cockpit_per_drive_hour": "json_build_object(" + ", ".join(
         f"'{k}', coalesce({_ratio(f'a.c_{k}', _HOURS)}, 0.0)" for k in DOMAINS) + ")",
     "cockpit_breadth": _BREADTH,
@@ -132,6 +137,19 @@ _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if
     "maturity": MATURITY_AS_OF,
 }
 _NO_ZERO = {"max_speed": "0.0", "last_drive": "NULL"}
+# the charging sessions of the current window: energy put in, how many were at the owner's
+# registered home (within HOME_RADIUS_M, haversine as in features/session_store.py) and how
+# many had a known place
+_DIST = ("2 * 6371000 * asin(sqrt(power(sin(radians(s.latitude - v.home_lat) / 2), 2)"
+         " + cos(radians(v.home_lat)) * cos(radians(s.latitude))"
+         " * power(sin(radians(s.longitude - v.home_lon) / 2), 2)))")
+_CHARGING = (
+    "LEFT JOIN LATERAL (SELECT coalesce(sum(s.added), 0) AS charged_kwh,"
+    f" count(*) FILTER (WHERE {_DIST} <= {HOME_RADIUS_M}) AS home_sessions,"
+    " count(*) FILTER (WHERE v.home_lat IS NOT NULL AND s.latitude IS NOT NULL)"
+    " AS placed_sessions FROM energy_sessions s WHERE s.vehicle_id = v.id"
+    " AND s.kind = 'charge' AND s.local_day > %(split)s AND s.local_day <= %(as_of)s) cs"
+    " ON true")
 
 
 class Scope(Enum):
@@ -156,8 +174,9 @@ def statement(scope: Scope, output: str) -> sql.Composed:
     return sql.SQL(
         f"WITH x AS (SELECT d.vehicle_id, {sums} FROM daily_usage d WHERE d.day > %(first)s"
         f" AND d.day <= %(as_of)s{only} GROUP BY d.vehicle_id),"
-        f" a AS (SELECT v.id, v.vin, v.model, v.delivered_on, v.odometer_km, {zeros}"
-        f" FROM vehicles v LEFT JOIN x ON x.vehicle_id = v.id{match}),"
+        f" a AS (SELECT v.id, v.vin, v.model, v.delivered_on, v.odometer_km, {zeros},"
+        " cs.charged_kwh, cs.home_sessions, cs.placed_sessions"
+        f" FROM vehicles v LEFT JOIN x ON x.vehicle_id = v.id {_CHARGING}{match}),"
         f" p AS (SELECT a.vin, a.id, {features} FROM a) {output}").format()
 
 

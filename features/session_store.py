@@ -3,10 +3,9 @@ read back per vehicle with where they happened (home or public) and a summary.
 
 New samples in [lo, hi] can change a session that started before ``lo`` (its end) or one
 that ends after ``hi``. So the span redone runs from the last sample before ``lo`` that does
-not report charging to the first such sample after ``hi`` (each looked for within
-``REACH_MS``): no session crosses either bound, and every session whose own samples lie in
-[lo, hi] is found whole, whatever order the data arrived in. A session longer than
-``REACH_MS`` that receives data in its middle keeps the end it had (documented limit).
+not report charging to the first such sample after ``hi``: no session crosses either bound,
+and every session whose own samples lie in [lo, hi] is found whole, whatever order the data
+arrived in.
 """
 
 from __future__ import annotations
@@ -23,10 +22,15 @@ import psycopg
 from psycopg.rows import dict_row
 
 from features.profile import capacities
-from features.sessions import LevelSamples, Session, charging_sessions, refuels
+from features.sessions import (
+    HOME_RADIUS_M,
+    LevelSamples,
+    Session,
+    charging_sessions,
+    refuels,
+)
 
 REACH_MS = 3 * 86_400_000
-HOME_RADIUS_M = 250.0  # a session this close to the registered home is a home session
 _COLUMNS = ("fuel_pct", "soc_pct", "is_charging", "latitude", "longitude",
             "charge_current_dc_a", "charge_current_ac1_a")
 
@@ -40,17 +44,22 @@ def capacity(model: str | None) -> tuple[float, float]:
 
 async def _bound(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool) -> int:
     """The nearest sample beyond ``t_ms`` that reports not charging, or a fuel level while
-    not charging (a car without a battery), within reach."""
+    not charging (a car without a battery): looked for within reach (the usual case, one
+    short index range), then without limit (a car silent for days, a long session)."""
     op, agg, reach = ("<", "max", -REACH_MS) if before else (">", "min", REACH_MS)
     lo, hi = sorted((t_ms, t_ms + reach))
-    cur = await conn.execute(
-        f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
-        f" WHERE vehicle_id = %s AND ts {op} to_timestamp(%s / 1000.0)"
-        " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
-        " AND is_charging IS DISTINCT FROM 1 AND (fuel_pct IS NOT NULL OR is_charging = 0)",
-        (vid, t_ms, lo, hi))
-    row = await cur.fetchone()
-    return int(row[0]) if row and row[0] is not None else t_ms + reach
+    for near in (True, False):
+        cur = await conn.execute(
+            f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
+            f" WHERE vehicle_id = %(v)s AND ts {op} to_timestamp(%(t)s / 1000.0)"
+            " AND (NOT %(near)s OR (ts >= to_timestamp(%(lo)s / 1000.0)"
+            " AND ts <= to_timestamp(%(hi)s / 1000.0)))"
+            " AND is_charging IS DISTINCT FROM 1 AND (fuel_pct IS NOT NULL OR is_charging = 0)",
+            {"v": vid, "t": t_ms, "near": near, "lo": lo, "hi": hi})
+        row = await cur.fetchone()
+        if row and row[0] is not None:
+            return int(row[0])
+    return t_ms + reach
 
 
 async def _load(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, hi_ms: int
@@ -69,7 +78,16 @@ async def _load(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, hi_ms: int
 
 async def recompute_sessions(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, hi_ms: int,
                              tz: ZoneInfo, model: str | None) -> None:
-    """Redo the sessions around new samples in [lo_ms, hi_ms]."""
+    """Redo the sessions around new samples in [lo_ms, hi_ms]; nothing to do when they
+    report neither a fuel level nor whether the car is charging (the other level and
+    position signals arrive in the same rows as those)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM samples WHERE vehicle_id = %s"
+        " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
+        " AND (fuel_pct IS NOT NULL OR is_charging IS NOT NULL))", (vid, lo_ms, hi_ms))
+    row = await cur.fetchone()
+    if not (row and row[0]):
+        return
     lo = await _bound(conn, vid, lo_ms, True)
     hi = await _bound(conn, vid, hi_ms, False)
     s = await _load(conn, vid, lo, hi)

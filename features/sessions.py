@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 REFUEL_POINTS = 10.0
+HOME_RADIUS_M = 250.0  # a session this close to the owner's registered home is at home
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,7 +360,8 @@ class VehicleLife:
             row = self._common(self._outside_temp(t), "OFF")
             ending = st.charging and st.soc >= target
             if st.charging:
-                row[signal] = amps
+                if self.spec.wire != "can":  # the DBCs carry no charging current
+                    row[signal] = amps
                 assert self.open_session is not None
                 self.open_session.update(end_ms=t, end_level=round(st.soc, 2))
             yield Chunk(t, [(t, row)])
@@ -374,13 +375,13 @@ class VehicleLife:
                        self.spec.home_lon) <= HOME_M
 
     def _plug_in(self, t: int, to: int) -> bool:
-        """At home below 45 %, the owner plugs in the wallbox (AC); on the road below 30 %
+        """At home below 45 %, the owner plugs in the wallbox (AC); on the road below 40 %
         with 20 minutes to spare, an electric car takes a fast charger (DC)."""
         st = self.state
         home = self._at_home()
         if home and st.soc < 45:
             st.charger = HOME_CHARGER
-        elif not home and st.soc < 30 and self.spec.powertrain == "bev" \
+        elif not home and st.soc < 40 and self.spec.powertrain == "bev" \
                 and to - t >= 20 * 60_000:
             st.charger = FAST_CHARGER
         else:

@@ -15,6 +15,7 @@ import numpy as np
 import psycopg
 
 from features.segments import maturity
+from features.session_store import Home
 
 DOMAINS = ("navigation", "media", "voice", "phone", "projection", "climate", "adas", "apps")
 
@@ -138,5 +139,24 @@ async def oracle_profile(conn: psycopg.AsyncConnection, vid: int, window: int,
     cur = await conn.execute("SELECT cockpit FROM daily_usage WHERE vehicle_id = %s"
                              " AND day <= %s", (vid, as_of))
     used = {k for (c,) in await cur.fetchall() for k, n in c.items() if n and k in DOMAINS}
-    return compute(daily, window, as_of, model, delivered_on, last_drive, odometer, activity,
-                   len(used))
+    out = compute(daily, window, as_of, model, delivered_on, last_drive, odometer, activity,
+                  len(used))
+    out.update(await _charging(conn, vid, window, as_of,
+                               float(daily.km[window:2 * window].sum())))
+    return out
+
+
+async def _charging(conn: psycopg.AsyncConnection, vid: int, window: int, as_of: date,
+                    km: float) -> dict[str, Any]:
+    """The charging sessions of the window: kWh, per 100 km, share at the home."""
+    cur = await conn.execute("SELECT home_lat, home_lon FROM vehicles WHERE id = %s", (vid,))
+    home = Home(*(await cur.fetchone() or (None, None)))
+    cur = await conn.execute(
+        "SELECT added, latitude, longitude FROM energy_sessions WHERE vehicle_id = %s"
+        " AND kind = 'charge' AND local_day > %s AND local_day <= %s",
+        (vid, as_of - timedelta(days=window), as_of))
+    rows = await cur.fetchall()
+    kwh = sum(r[0] or 0.0 for r in rows)
+    places = [p for p in (home.place(r[1], r[2]) for r in rows) if p is not None]
+    return {"charged_kwh": round(kwh, 3), "charged_kwh_per_100km": _ratio(kwh * 100, km),
+            "home_charging_share": _ratio(places.count("home"), len(places))}

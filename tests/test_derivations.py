@@ -92,7 +92,8 @@ def flat(profile: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-DECIMALS = {"km_total": 2, "km_per_day": 2, "drive_hours": 3, "odometer_km": 1}
+DECIMALS = {"km_total": 2, "km_per_day": 2, "drive_hours": 3, "odometer_km": 1,
+            "charged_kwh": 3}
 
 
 def agree(got: dict[str, Any], want: dict[str, Any]) -> bool:

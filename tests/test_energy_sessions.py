@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
+from features.profile import vehicle_profile
 from features.session_store import vehicle_sessions
 from features.sessions import LevelSamples, charging_sessions, refuels
 from localservices import drop_database
@@ -108,6 +110,28 @@ async def test_summaries_equal_the_truth(fleet: dict[str, Any]) -> None:
                 sum(s["current"] == "DC" for s in want) / len(want), abs=0.005), vin
         if km > 0 and want:
             assert got["kwh_per_100km"] == pytest.approx(kwh / km * 100, rel=0.005), vin
+
+
+async def test_the_profile_s_charging_features_equal_the_truth(fleet: dict[str, Any]) -> None:
+    conn = fleet["conn"]
+    checked = 0
+    for vin, v in fleet["truth"].items():
+        as_of = date.fromisoformat(max(v["days"]))
+        tz = ZoneInfo(v["meta"]["timezone"])
+        want = [s for s in v["sessions"] if s["kind"] == "charge" and as_of - timedelta(
+            days=30) < datetime.fromtimestamp(s["start_ms"] / 1000, tz).date() <= as_of]
+        cur = await conn.execute("SELECT id FROM vehicles WHERE vin = %s", (vin,))
+        row = await cur.fetchone()
+        p = await vehicle_profile(conn, row[0], 30, as_of)
+        kwh = sum((s["end_level"] - s["start_level"]) / 100 * s["battery_kwh"] for s in want)
+        assert p["charged_kwh"] == pytest.approx(kwh, rel=0.005, abs=0.01), vin
+        if not want:
+            assert p["home_charging_share"] is None, vin
+            continue
+        home = sum(s["place"] == "home" for s in want) / len(want)
+        assert p["home_charging_share"] == pytest.approx(home, abs=0.0001), vin
+        checked += 1
+    assert checked >= 5
 
 
 def _samples(ts: list[int], **cols: list[float]) -> LevelSamples:
