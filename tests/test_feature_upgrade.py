@@ -1,6 +1,7 @@
-"""An upgrade from a schema without cockpit features: the migration queues the hours that
-hold cockpit events, and derivation fills the feature rollup for the stored history exactly
-as a database that had it from the start."""
+"""Upgrades from a schema without cockpit features, or without charging sessions: the
+migration queues the hours that hold cockpit events (or charging samples), and derivation
+fills the feature rollup (or the charging sessions) for the stored history exactly as a
+database that had it from the start."""
 
 from __future__ import annotations
 
@@ -20,23 +21,38 @@ from timeseries.schema import apply
 from timeseries.writer import BatchWriter
 
 pytestmark = pytest.mark.live
-FEATURE_ROWS = "SELECT vehicle_id, day, feature, uses, seconds FROM feature_days ORDER BY 1, 2, 3"
+FEATURE_ROWS = ("SELECT v.vin, f.day, f.feature, f.uses, f.seconds FROM feature_days f"
+                " JOIN vehicles v ON v.id = f.vehicle_id ORDER BY 1, 2, 3")
+CHARGE_ROWS = ("SELECT v.vin, s.start_ts, s.end_ts, s.added, s.current_kind FROM"
+               " energy_sessions s JOIN vehicles v ON v.id = s.vehicle_id"
+               " WHERE s.kind = 'charge' ORDER BY 1, 2")
 
 
-async def test_upgrading_fills_the_feature_rollup_for_stored_events() -> None:
+@pytest.mark.parametrize(("version", "name", "rows_sql"), [
+    (13, "feature", FEATURE_ROWS), (14, "charging", CHARGE_ROWS)])
+async def test_upgrading_fills_what_the_migration_adds(version: int, name: str,
+                                                       rows_sql: str) -> None:
     start = date.today() - timedelta(days=12)
     truth = FleetTruth()
-    fleet = make_fleet(4, 10, start, 5, new_share=0.5)
+    fleet = make_fleet(8, 10, start, 5, new_share=0.5)
     msgs = list(fleet_stream(fleet, start, 10, 5, 3600, Faults(), truth, sample_s=10))
     tj = truth.to_json()["vehicles"]
     rows = {}
     for upgrade in (False, True):
         url = create_database()
         conn = await connect(url)
-        old = MIGRATIONS[:-1] if upgrade else MIGRATIONS
-        assert not upgrade or all("feature" not in m.name for m in old)
+        old = [m for m in MIGRATIONS if m.version < version] if upgrade else MIGRATIONS
+        assert not upgrade or all(name not in m.name for m in old)
         layout = await apply(conn, old)
-        await register_fleet(conn, tj)
+        if upgrade:  # as the version before registered vehicles (its registry columns)
+            await conn.execute(
+                "INSERT INTO vehicles (vin, registered, model, powertrain, timezone,"
+                " delivered_on) SELECT u.vin, true, u.m, u.p, u.tz, u.d::date FROM unnest("
+                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS u(vin, m, p,"
+                " tz, d)", [list(tj), *([v["meta"][k] for v in tj.values()] for k in (
+                    "model", "powertrain", "timezone", "delivered_on"))])
+        else:
+            await register_fleet(conn, tj)
         await ingest(BatchWriter(conn, layout), msgs)
         if upgrade:  # the old version derived everything: nothing is dirty any more
             await conn.execute("DELETE FROM dirty_hours")
@@ -44,7 +60,7 @@ async def test_upgrading_fills_the_feature_rollup_for_stored_events() -> None:
             cur = await conn.execute("SELECT count(*) FROM dirty_hours")
             assert (await cur.fetchone() or (0,))[0] > 0
         await derive_all(Deriver(conn, DeriveSettings()))
-        cur = await conn.execute(FEATURE_ROWS)
+        cur = await conn.execute(rows_sql)
         rows[upgrade] = await cur.fetchall()
         await conn.close()
         drop_database(url)
