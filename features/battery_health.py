@@ -59,6 +59,12 @@ def threshold() -> float:
     return float(rule.value)
 
 
+def _params(as_of: date) -> dict[str, Any]:
+    """The parameters of ``_TRENDS``."""
+    return {"key": _KEY, "as_of": as_of, "window": WINDOW_DAYS, "repair": REPAIR_RISE,
+            "min_n": MIN_READINGS, "min_span": MIN_SPAN_DAYS}
+
+
 def _projection(latest: float, latest_day: date, per_year: float | None) -> str | None:
     """The day the trend reaches the threshold (None if it is not falling or is below)."""
     if per_year is None or per_year >= 0 or latest < threshold():
@@ -70,8 +76,7 @@ def _projection(latest: float, latest_day: date, per_year: float | None) -> str 
 async def vehicle_battery(conn: psycopg.AsyncConnection, vid: int, as_of: date
                           ) -> dict[str, Any]:
     """One vehicle's readings in the window, latest value, trend and projection."""
-    args = {"key": _KEY, "as_of": as_of, "window": WINDOW_DAYS, "repair": REPAIR_RISE,
-            "min_n": MIN_READINGS, "min_span": MIN_SPAN_DAYS, "v": vid}
+    args = {**_params(as_of), "v": vid}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT day, (conditions ->> %(key)s)::float8 AS soh FROM daily_usage"
@@ -108,8 +113,7 @@ async def fleet_battery(conn: psycopg.AsyncConnection, by: Group, as_of: date
     """Per model or age band (years from delivery to ``as_of``): vehicles with a reading in
     the window, median / p10 / p90 of their latest health, how many are below the
     threshold, and the median trend of those with one."""
-    args = {"key": _KEY, "as_of": as_of, "window": WINDOW_DAYS, "repair": REPAIR_RISE,
-            "min_n": MIN_READINGS, "min_span": MIN_SPAN_DAYS}
+    args = _params(as_of)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT v.model, v.delivered_on, t.latest, t.per_year FROM"

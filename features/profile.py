@@ -21,6 +21,7 @@ from psycopg import sql
 from decoders.catalog import load_catalog
 from features.segments import maturity_levels
 from features.sessions import HOME_RADIUS_M
+from features.visits import EARTH_M
 
 WINDOWS = (7, 30, 90)
 DOMAINS = load_catalog().domains
@@ -138,9 +139,9 @@ _OUT = {  # feature -> expression over ``a``: the vehicle and its sums (zeros if
 }
 _NO_ZERO = {"max_speed": "0.0", "last_drive": "NULL"}
 # the charging sessions of the current window: energy put in, how many were at the owner's
-# registered home (within HOME_RADIUS_M, haversine as in features/session_store.py) and how
-# many had a known place
-_DIST = ("2 * 6371000 * asin(sqrt(power(sin(radians(s.latitude - v.home_lat) / 2), 2)"
+# registered home (within HOME_RADIUS_M, haversine as ``features.visits.distance_m``) and
+# how many had a known place
+_DIST = (f"2 * {EARTH_M} * asin(sqrt(power(sin(radians(s.latitude - v.home_lat) / 2), 2)"
          " + cos(radians(v.home_lat)) * cos(radians(s.latitude))"
          " * power(sin(radians(s.longitude - v.home_lon) / 2), 2)))")
 _CHARGING = (

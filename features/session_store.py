@@ -11,9 +11,9 @@ arrived in.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from features.profile import capacities
+from features.rollups import local_day
 from features.sessions import (
     HOME_RADIUS_M,
     LevelSamples,
@@ -29,12 +30,14 @@ from features.sessions import (
     charging_sessions,
     refuels,
 )
+from features.visits import distance_m
 
 REACH_MS = 3 * 86_400_000
 _COLUMNS = ("fuel_pct", "soc_pct", "is_charging", "latitude", "longitude",
             "charge_current_dc_a", "charge_current_ac1_a")
 
 
+@cache
 def capacity(model: str | None) -> tuple[float, float]:
     """(usable tank litres, usable battery kWh) of a model, or the default."""
     caps = json.loads(capacities())
@@ -124,19 +127,11 @@ def _row(vid: int, x: Session, tz: ZoneInfo, full: float) -> dict[str, Any]:
     hours = (x.end_ms - x.start_ms) / 3_600_000
     on_day = x.start_ms if x.kind == "charge" else x.end_ms
     return {"vehicle_id": vid, "kind": x.kind, "start_ms": x.start_ms, "end_ms": x.end_ms,
-            "local_day": datetime.fromtimestamp(on_day / 1000, tz).date(),
+            "local_day": local_day(on_day, tz),
             "start_level": x.start_level, "end_level": x.end_level, "added": added,
             "avg_kw": round(added / hours, 3) if x.kind == "charge" and added is not None
             and hours > 0 else None, "lat": x.lat, "lon": x.lon, "current": x.current,
             "complete": x.complete}
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-    return 2 * 6_371_000 * math.asin(math.sqrt(a))
 
 
 @dataclass(frozen=True, slots=True)
