@@ -4,10 +4,11 @@
 
 The store is generated in SQL (the rollups the insights read: registered vehicles with
 delivery dates spread over four years and a tenth delivered in the last 90 days, a day of
-usage per vehicle and day, and feature use per vehicle, day and feature with the rates of
-the simulator's owners). Each query is timed ``--repeat`` times (best and median), beside
-the limit measured in the same run: one scan of the same feature rows (``count(*)`` over
-the period), which every adoption figure has to read at least once.
+usage per vehicle and day, feature use per vehicle, day and feature with the rates of
+the simulator's owners, and a head-unit update that reached 60 % of the fleet in the
+period). Each query is timed ``--repeat`` times (best and median), beside the limit
+measured in the same run: one scan of the same feature rows (``count(*)`` over the
+period), which every adoption figure has to read at least once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from features import insights
+from features.version_insights import version_insights
 from gateway.schema import migrate
 from localservices import create_database, drop_database
 from timeseries.db import connect
@@ -56,6 +58,15 @@ GENERATE = [
        WHERE u.drive_s > 0 AND random() < 0.06 * k * (1 + mod(u.vehicle_id, 3)) / 3""",
     """INSERT INTO vehicle_features (vehicle_id, feature, first_day)
        SELECT vehicle_id, feature, min(day) FROM feature_days GROUP BY 1, 2""",
+    # a head-unit update reached 60 % of the fleet during the last 4 weeks
+    """INSERT INTO software_history (vehicle_id, component, n, version, first_seen, last_seen,
+           reports, from_day, to_day)
+       SELECT id, 'head_unit', 1, '5.1.2', now() - interval '400 days', now(), 100,
+              current_date - 400, CASE WHEN mod(id, 10) < 6 THEN current_date - 1 - mod(id, 28)
+              END FROM vehicles
+       UNION ALL
+       SELECT id, 'head_unit', 2, '5.2.0', now(), now(), 10, current_date - 1 - mod(id, 28), NULL
+       FROM vehicles WHERE mod(id, 10) < 6""",
     "VACUUM ANALYZE",
 ]
 
@@ -105,6 +116,9 @@ async def main_async(a: argparse.Namespace) -> None:
             results[f"by={by}"] = await _time(
                 f"adoption, intensity, discovery by {by} (30 d)", a.repeat,
                 lambda by=by: insights.feature_insights(conn, by, frm, to))  # type: ignore[misc]
+        results["by=version"] = await _time(
+            "adoption, intensity by head-unit version", a.repeat,
+            lambda: version_insights(conn, "software_version", frm, to))
         results["retention"] = await _time(
             "week-N retention per cohort (1 feature)", a.repeat,
             lambda: insights.retention(conn, "navigation.route_guidance", "model", None, to))

@@ -64,6 +64,25 @@ class ListSpec:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class TextSpec:
+    """A catalog signal whose value is a short string (a software version): kept in its own
+    table, one report per row, labelled with the ``component`` it describes."""
+
+    name: str
+    table: str
+    component: str
+    pattern: re.Pattern[str]
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not a valid report, or None."""
+        if not isinstance(value, str):
+            return f"expected a string, got {type(value).__name__}"
+        if not self.pattern.fullmatch(value):
+            return f"{value[:40]!r} does not match {self.pattern.pattern}"
+        return None
+
+
 def _num(x: float | None) -> str:
     if x is None:
         return "?"
@@ -79,6 +98,7 @@ class Catalog:
     event_domains: dict[str, str]
     domains: tuple[str, ...]  # the cockpit domains, in the order features report them
     lists: dict[str, ListSpec] = field(default_factory=dict)
+    texts: dict[str, TextSpec] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -125,6 +145,8 @@ def load_catalog() -> Catalog:
     lists = {e["name"]: ListSpec(e["name"], e["table"], int(e["max_items"]),
                                  re.compile(e["item_pattern"]))
              for e in raw.get("lists", [])}
-    if set(lists) & set(signals):
-        raise ValueError("catalog: a list signal is also a numeric signal")
-    return Catalog(raw["vss_release"], signals, domains, listed, lists)
+    texts = {e["name"]: TextSpec(e["name"], e["table"], e["component"], re.compile(e["pattern"]))
+             for e in raw.get("texts", [])}
+    if len({*lists, *texts, *signals}) != len(lists) + len(texts) + len(signals):
+        raise ValueError("catalog: a signal name is listed twice (numeric, list or text)")
+    return Catalog(raw["vss_release"], signals, domains, listed, lists, texts)

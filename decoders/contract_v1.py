@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from decoders.catalog import load_catalog
@@ -73,6 +74,11 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         reports = signals.pop(DTC_LIST)
         if reports is not None:
             _dtc_reports(reports, dt, t0, keep, out)
+    texts = load_catalog().texts
+    if not texts.keys().isdisjoint(signals):  # strings per row, also kept apart
+        signals = dict(signals)
+        for name in texts.keys() & signals.keys():
+            _text_reports(name, signals.pop(name), dt, t0, keep, out)
     out.signals, out.values, out.value_count = signal_block(signals, len(dt), keep,
                                                             out.rejections)
 
@@ -80,21 +86,38 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
 def _dtc_reports(values: object, dt: list[Any], t0: int, keep: list[int] | None,
                  out: Readings) -> None:
     """The trouble-code reports of a message: one list (or null) per row."""
-    name = DTC_LIST
+    spec = load_catalog().lists[DTC_LIST]
+    for i, value in _per_row(DTC_LIST, values, dt, keep, spec.problem, out):
+        out.dtc_reports.append((t0 + dt[i], tuple(sorted(set(value)))))
+
+
+def _text_reports(name: str, values: object, dt: list[Any], t0: int, keep: list[int] | None,
+                  out: Readings) -> None:
+    """A text signal's reports (software versions): one string (or null) per row."""
+    if values is None:
+        return
+    spec = load_catalog().texts[name]
+    for i, value in _per_row(name, values, dt, keep, spec.problem, out):
+        out.software_reports.append((t0 + dt[i], spec.component, value))
+
+
+def _per_row(name: str, values: object, dt: list[Any], keep: list[int] | None,
+             problem: Callable[[object], str | None], out: Readings) -> Iterator[tuple[int, Any]]:
+    """The valid, non-null values of a signal kept apart from the numeric block, with their
+    row; each invalid one is a rejection."""
     if not isinstance(values, list) or len(values) != len(dt):
         out.rejections.append(Rejection(
             "length_mismatch", f"{name}: expected a list of {len(dt)} values (one per row)"))
         return
-    spec = load_catalog().lists[name]
     for i in range(len(dt)) if keep is None else keep:
         value = values[i]
         if value is None:
             continue
-        problem = spec.problem(value)
-        if problem is not None:
-            out.rejections.append(Rejection("bad_value", f"{name}[{i}]: {problem}"))
+        why = problem(value)
+        if why is not None:
+            out.rejections.append(Rejection("bad_value", f"{name}[{i}]: {why}"))
             continue
-        out.dtc_reports.append((t0 + dt[i], tuple(sorted(set(value)))))
+        yield i, value
 
 
 def _valid_rows(dt: list[Any], t0: int, ctx: DecodeContext, out: Readings) -> list[int] | None:

@@ -34,7 +34,9 @@ class Readings:
     rejected, so NaN never stands for a value). Enums are stored as their index in the
     catalog, booleans as 0.0/1.0. ``value_count`` is the number of values that are there.
     ``dtc_reports``: ``(t_ms, codes)`` for each row that reported the active trouble codes
-    (sorted, each once; empty: none active).
+    (sorted, each once; empty: none active). ``software_reports``: ``(t_ms, component,
+    version)`` for each row that reported a software version (component ``head_unit`` or
+    ``vehicle``, from the catalog's text signals).
     """
 
     vin: str
@@ -45,6 +47,7 @@ class Readings:
     values: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     events: list[CockpitEvent] = field(default_factory=list)
     dtc_reports: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+    software_reports: list[tuple[int, str, str]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     value_count: int = 0
     unknown_frames: int = 0  # CAN frames whose id the vehicle's DBC does not describe
@@ -59,7 +62,8 @@ class Readings:
     @property
     def is_empty(self) -> bool:
         """True when nothing of the message survived validation."""
-        return not self.events and self.value_count == 0 and not self.dtc_reports
+        return not (self.events or self.value_count or self.dtc_reports
+                    or self.software_reports)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from features import engagement, profile_store, silence
+from features import engagement, profile_store, silence, software
 from features.feature_days import recompute_feature_days
 from features.reminder_store import VehicleRef
 from features.rollups import local_day, recompute_days, recompute_region
@@ -146,6 +146,8 @@ class Deriver:
             await recompute_days(self.conn, vid, days, v.tz, hours)
             hour_days = {local_day(h * HOUR_MS, v.tz) for h in hours}
             await recompute_feature_days(self.conn, vid, days | hour_days, v.tz)
+            self.events_emitted += await software.refresh(self.conn, vid, v.vin, v.tz,
+                                                          hours)
             # an hour may be dirty for engagement alone: its day's activity is redone too
             await self._segments(v, days | hour_days)
             await self._service(v)

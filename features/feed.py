@@ -11,7 +11,7 @@ import psycopg
 FeedType = Literal["service_due_soon", "service_overdue", "segment_changed",
                    "reminder_notified", "reminder_acknowledged", "reminder_booked",
                    "reminder_resolved", "reminder_expired", "dealer_visit",
-                   "vehicle_silent", "ownership_transferred"]
+                   "vehicle_silent", "ownership_transferred", "software_updated"]
 FEED_TYPES: tuple[FeedType, ...] = FeedType.__args__  # type: ignore[attr-defined]
 FEED_LOCK = 7_347_002  # serialises feed inserts so ids become visible in increasing order
 

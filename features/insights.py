@@ -38,7 +38,8 @@ GROUPS: dict[str, sql.Composable] = {
 RETENTION_WEEKS = 12
 
 _MEMBERS = sql.SQL("""
-  members AS (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v {join}),
+  members AS (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v {join}
+              WHERE %(model)s::text IS NULL OR v.model = %(model)s),
   driving AS (SELECT vehicle_id, sum(drive_s) AS drive_s FROM daily_usage
               WHERE day BETWEEN %(from)s AND %(to)s GROUP BY 1 HAVING sum(drive_s) > 0),
   observed AS (SELECT m.* FROM members m, LATERAL (SELECT day FROM daily_usage
@@ -70,8 +71,9 @@ FROM vehicle_features f JOIN observed o ON o.id = f.vehicle_id
 WHERE f.first_day <= %(to)s AND f.feature <> %(unknown)s GROUP BY 1, 2""")
 
 
-def _params(frm: date, to: date) -> dict[str, Any]:
-    return {"from": frm, "to": to, "within": OBSERVED_WITHIN_DAYS, "unknown": UNKNOWN}
+def _params(frm: date, to: date, model: str | None = None) -> dict[str, Any]:
+    return {"from": frm, "to": to, "within": OBSERVED_WITHIN_DAYS, "unknown": UNKNOWN,
+            "model": model}
 
 
 async def _rows(conn: psycopg.AsyncConnection, query: sql.SQL, by: GroupBy,
@@ -86,26 +88,32 @@ async def _rows(conn: psycopg.AsyncConnection, query: sql.SQL, by: GroupBy,
         return await cur.fetchall()
 
 
-def _ratio(num: float, den: float, digits: int = 4) -> float | None:
+def ratio(num: float, den: float, digits: int = 4) -> float | None:
     return round(num / den, digits) if den else None
 
 
+def figures(r: dict[str, Any], active: int) -> dict[str, Any]:
+    """A feature's adoption and intensity from its adopters, uses, seconds and the adopters'
+    seconds of driving (``r``) among ``active`` vehicles."""
+    hours, minutes = float(r["drive_s"]) / 3600, float(r["seconds"]) / 60
+    return {"adopters": int(r["adopters"]), "adoption": ratio(r["adopters"], active),
+            "uses": int(r["uses"]), "minutes": round(minutes, 2),
+            "uses_per_drive_hour": ratio(int(r["uses"]), hours),
+            "minutes_per_drive_hour": ratio(minutes, hours)}
+
+
 async def feature_insights(conn: psycopg.AsyncConnection, by: GroupBy, frm: date,
-                           to: date) -> list[dict[str, Any]]:
-    """One entry per group: its active and observed vehicles and each feature's figures."""
-    params = _params(frm, to)
+                           to: date, model: str | None = None) -> list[dict[str, Any]]:
+    """One entry per group: its active and observed vehicles and each feature's figures
+    (``model``: of that model's vehicles only)."""
+    params = _params(frm, to, model)
     groups: dict[str, dict[str, Any]] = {}
     for r in await _rows(conn, _ACTIVE, by, params):
         groups[r["g"]] = {"group": r["g"], "active": int(r["active"]),
                           "observed": int(r["observed"]), "features": {}}
     for r in await _rows(conn, _ADOPTION, by, params):
         g = groups[r["g"]]
-        hours, minutes = float(r["drive_s"]) / 3600, float(r["seconds"]) / 60
-        g["features"][r["feature"]] = {
-            "adopters": int(r["adopters"]), "adoption": _ratio(r["adopters"], g["active"]),
-            "uses": int(r["uses"]), "minutes": round(minutes, 2),
-            "uses_per_drive_hour": _ratio(int(r["uses"]), hours),
-            "minutes_per_drive_hour": _ratio(minutes, hours)}
+        g["features"][r["feature"]] = figures(r, g["active"])
     empty = {"adopters": 0, "adoption": 0.0, "uses": 0, "minutes": 0.0,
              "uses_per_drive_hour": None, "minutes_per_drive_hour": None}
     for r in await _rows(conn, _DISCOVERY, by, params):
@@ -142,7 +150,7 @@ async def retention(conn: psycopg.AsyncConnection, feature: str, by: GroupBy, gr
         c = cohorts.setdefault(r["cohort"], {"cohort": r["cohort"], "weeks": []})
         c["weeks"].append({"week": int(r["n"]), "eligible": int(r["eligible"]),
                            "users": int(r["users"]),
-                           "share": _ratio(int(r["users"]), int(r["eligible"]))})
+                           "share": ratio(int(r["users"]), int(r["eligible"]))})
     return list(cohorts.values())
 
 

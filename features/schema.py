@@ -295,3 +295,14 @@ def sessions_ddl(layout: Layout) -> list[str]:
             END IF;
         END $$""",
     ]
+
+
+def software_history_ddl(layout: Layout) -> list[str]:
+    """Each vehicle's software versions per component, in order (``n`` from 1), and the local
+    days each version stands for: [from_day, to_day), to_day null for the current one."""
+    return ["""CREATE TABLE IF NOT EXISTS software_history (
+        vehicle_id int NOT NULL, component text NOT NULL, n int NOT NULL,
+        version text NOT NULL, first_seen timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL, reports int NOT NULL,
+        from_day date NOT NULL, to_day date,
+        PRIMARY KEY (vehicle_id, component, n))"""]

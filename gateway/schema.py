@@ -13,6 +13,7 @@ from features.schema import (
     service_loop_ddl,
     serving_ddl,
     sessions_ddl,
+    software_history_ddl,
     vehicle_dtcs_ddl,
     visits_ddl,
 )
@@ -26,6 +27,7 @@ from timeseries.schema import (
     dead_letter_retry_ddl,
     dtc_ddl,
     registry_ddl,
+    software_ddl,
     time_index_ddl,
     vehicles_hot_ddl,
 )
@@ -48,6 +50,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "owner engagement events; feed reads by vehicle", (engagement_ddl,)),
     Migration(13, "cockpit feature use per vehicle and day", (feature_usage_ddl,)),
     Migration(14, "charging sessions and refuels; the owner's home", (sessions_ddl,)),
+    Migration(15, "software versions: reports and per-vehicle history", (software_ddl,
+                                                                         software_history_ddl)),
 )
 
 

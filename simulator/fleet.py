@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
 
 from decoders.catalog import load_catalog
 from simulator.cockpit import Habits, cockpit_habits
+from simulator.software import SoftwarePlan, software_plan, surfaced_habits
 
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 HOMES = [  # timezone, latitude, longitude
@@ -65,6 +66,7 @@ class VehicleSpec:
     transfers: tuple[tuple[str, date], ...] = ()  # later owners: (owner id, first day)
     fading_from_day: int | None = None  # drives less and less from this day, stops 3 weeks on
     habits: Habits = ()  # the cockpit features its owner uses and when each was discovered
+    software: SoftwarePlan = field(default_factory=SoftwarePlan)  # its over-the-air updates
 
 
 
@@ -145,7 +147,9 @@ def make_fleet(n: int, days: int, start: date, seed: int, json_share: float = 0.
             fleet[-1] = replace(fleet[-1], delivered_on=start - timedelta(days=age),
                                 odometer_km=round(age * 40.0 + 12.0, 3), service_book=())
         spec = fleet[-1]
-        fleet[-1] = replace(spec, habits=cockpit_habits(spec.domains, spec.delivered_on, young))
+        plan = software_plan(days, np.random.default_rng([seed, i, 16]))
+        habits = cockpit_habits(spec.domains, spec.delivered_on, young)
+        fleet[-1] = replace(spec, habits=surfaced_habits(habits, plan, start), software=plan)
     return fleet
 
 

@@ -7,12 +7,13 @@ import heapq
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
 from simulator.fleet import VehicleSpec
 from simulator.garbage import EXPECTED_CODE, KINDS, garbage
+from simulator.software import history_truth
 from simulator.truth import FleetTruth, VehicleTruth
 from simulator.vehicle import VehicleLife
 from simulator.wire import payloads
@@ -113,6 +114,10 @@ def vehicle_stream(spec: VehicleSpec, start: date, days: int, seed: int, heartbe
         for v in life.schedule.book]
     truth.service = life.schedule.truth()
     truth.service["dtcs"] = life.dtc_truth()
+    truth.meta["software"] = history_truth(life.software_log)
+    plan = spec.software
+    truth.meta["head_unit_update_on"] = None if plan.head_unit_day is None else (
+        start + timedelta(days=plan.head_unit_day)).isoformat()
     truth.meta["consumption"] = life.consumption()
     truth.sessions = life.session_truth()
     if life.condition.ev:

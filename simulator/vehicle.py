@@ -20,6 +20,7 @@ from simulator.dealer_trips import DealerTrips, dealer_points, metres
 from simulator.drive import drive_trace
 from simulator.fleet import VehicleSpec
 from simulator.service import DATA, Schedule, Visit
+from simulator.software import HEAD_UNIT, VEHICLE
 from simulator.truth import DayTruth, VehicleTruth
 
 BATCH_S = 10
@@ -104,6 +105,9 @@ def _minutes(km: float) -> float:
     return km / 30 * 60 + 2
 
 
+COMPONENTS = {HEAD_UNIT: "head_unit", VEHICLE: "vehicle"}
+
+
 class VehicleLife:
     """Generates one vehicle's chunks in time order."""
 
@@ -128,6 +132,8 @@ class VehicleLife:
         self.reports_hours = self.has_engine and self.reports_condition
         self.reports_dtcs = spec.wire in ("msgpack", "json")  # a list: the map contract only
         self.dtc_log: list[tuple[int, list[str]]] = []
+        self.software_log: list[tuple[int, str, str]] = []  # (t, component, version) sent
+        self.day_index = 0
         self.day_hours: float | None = None  # the last engine hours reported so far
         book = initial_book(spec, start, seed)
         self.schedule = Schedule(
@@ -192,6 +198,7 @@ class VehicleLife:
             lo, hi = self.day_bounds(day)
             truth = self.truth.day(day.isoformat())
             self.condition.new_day(d)
+            self.day_index = d
             self.starts_today = []
             drives = not (self.spec.dormant_from_day is not None
                           and d >= self.spec.dormant_from_day)
@@ -478,6 +485,9 @@ class VehicleLife:
                 at_start = self.condition.readings(st.odometer)
                 if self.reports_dtcs:
                     self.dtc_log.append((t, at_start[DTC]))
+                    for name, version in spec.software.versions(self.day_index).items():
+                        row[name] = version
+                        self.software_log.append((t, COMPONENTS[name], version))
                 else:
                     del at_start[DTC]
                 row.update(at_start)

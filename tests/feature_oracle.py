@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 OBSERVED_WITHIN = 14  # days after delivery by which data must start to see discovery
 
@@ -24,6 +25,15 @@ class Car:
     uses: dict[str, dict[date, tuple[int, int]]]  # feature -> day -> (uses, seconds)
     drive_s: dict[date, int]
     data_from: date
+    versions: dict[str, list[tuple[str, date]]]  # component -> (version, first local day)
+
+    def version_on(self, component: str, day: date) -> str:
+        """The version of the day: that of the last report up to its end, else unknown."""
+        out = "unknown"
+        for version, first in self.versions.get(component, []):
+            if first <= day:
+                out = version
+        return out
 
     @staticmethod
     def of(vin: str, v: dict[str, Any]) -> Car:
@@ -36,8 +46,11 @@ class Car:
             for feature, (n, seconds) in t["features"].items():
                 uses.setdefault(feature, {})[day] = (int(n), int(seconds))
         meta = v["meta"]
+        tz = ZoneInfo(meta["timezone"])
+        versions = {c: [(e["version"], datetime.fromtimestamp(e["first_ms"] / 1000, tz).date())
+                        for e in entries] for c, entries in meta.get("software", {}).items()}
         return Car(vin, meta["model"], meta["dealer_id"],
-                   date.fromisoformat(meta["delivered_on"]), uses, drive, min(drive))
+                   date.fromisoformat(meta["delivered_on"]), uses, drive, min(drive), versions)
 
     @property
     def observed(self) -> bool:
@@ -122,3 +135,31 @@ def retention(cars: Iterable[Car], feature: str, to: date, weeks: int = 12
             cell[1] += car.used_in(feature, lo, lo + timedelta(days=6))[0] > 0
     return {c: [(n, e, u) for n, (e, u) in sorted(w.items())] for c, w in sorted(out.items())
             if w}
+
+
+def by_version(cars: Iterable[Car], component: str, frm: date, to: date
+               ) -> dict[str, dict[str, Any]]:
+    """version -> active vehicles and per feature adopters, uses, seconds and the adopters'
+    driving, each vehicle counted in a version for the days of that version."""
+    groups: dict[str, dict[str, Any]] = {}
+    for car in cars:
+        days: dict[str, list[date]] = {}
+        for n in range((to - frm).days + 1):
+            day = frm + timedelta(days=n)
+            days.setdefault(car.version_on(component, day), []).append(day)
+        for version, on in days.items():
+            drove = sum(car.drive_s.get(d, 0) for d in on)
+            if drove == 0:
+                continue
+            g = groups.setdefault(version, {"active": 0, "features": {}})
+            g["active"] += 1
+            for feature, per in car.uses.items():
+                n_uses = sum(per[d][0] for d in on if d in per)
+                if n_uses:
+                    f = g["features"].setdefault(feature, {"adopters": 0, "uses": 0,
+                                                           "seconds": 0, "drive_s": 0})
+                    f["adopters"] += 1
+                    f["uses"] += n_uses
+                    f["seconds"] += sum(per[d][1] for d in on if d in per)
+                    f["drive_s"] += drove
+    return groups

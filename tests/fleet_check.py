@@ -38,8 +38,8 @@ def wait_for_everything(db_url: str, truth: dict[str, Any], timeout: float = 600
 
 
 def stored_per_vehicle(db_url: str) -> dict[str, dict[str, Any]]:
-    """Rows, non-null values (a trouble-code report is one), events, logged messages and
-    latest odometer per VIN."""
+    """Rows, non-null values (a trouble-code or a software-version report is one), events,
+    logged messages and latest odometer per VIN."""
     nonnull = " + ".join(f"(s.{c} IS NOT NULL)::int" for c in load_catalog().columns)
     out: dict[str, dict[str, Any]] = {}
     for vin, odo in query(db_url, "SELECT vin, odometer_km FROM vehicles"):
@@ -48,9 +48,10 @@ def stored_per_vehicle(db_url: str) -> dict[str, dict[str, Any]]:
             db_url, f"SELECT v.vin, count(*), sum({nonnull}) FROM samples s"
                     " JOIN vehicles v ON v.id = s.vehicle_id GROUP BY 1"):
         out[vin].update(rows=rows, values=values)
-    for vin, n in query(db_url, "SELECT v.vin, count(*) FROM dtc_reports d"
-                                " JOIN vehicles v ON v.id = d.vehicle_id GROUP BY 1"):
-        out[vin]["values"] += n
+    for table in ("dtc_reports", "software_reports"):
+        for vin, n in query(db_url, f"SELECT v.vin, count(*) FROM {table} d"
+                                    " JOIN vehicles v ON v.id = d.vehicle_id GROUP BY 1"):
+            out[vin]["values"] += n
     for vin, n in query(db_url, "SELECT v.vin, count(*) FROM cockpit_events e"
                                 " JOIN vehicles v ON v.id = e.vehicle_id GROUP BY 1"):
         out[vin]["events"] = n

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -232,6 +233,32 @@ def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]
     assert api.call("GET", "/v1/insights/features/nav/retention")[0] == 400
     assert api.call("GET", "/v1/insights/features?by=colour")[0] == 400
     assert api.call("GET", f"/v1/insights/features?from={as_of}&to={frm}")[0] == 400
+
+
+def test_software_versions(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
+    api, _, truth = stack
+    cars = [oracle.Car.of(vin, v) for vin, v in truth["vehicles"].items()]
+    updates = 0
+    for vin, v in truth["vehicles"].items():
+        got = api.get(f"/v1/vehicles/{vin}/software")
+        want = v["meta"]["software"]
+        assert [(h["component"], h["version"], h["reports"]) for h in got["history"]] == [
+            (c, e["version"], e["reports"]) for c in sorted(want) for e in want[c]], vin
+        updates += sum(len(e) - 1 for e in want.values())
+    feed = api.get("/v1/events?type=software_updated&limit=500")
+    assert updates and len(feed["items"]) == updates
+    as_of = max(max(c.drive_s) for c in cars)
+    frm = as_of - timedelta(days=9)
+    got = api.get(f"/v1/insights/features?by=software_version&from={frm}&to={as_of}")
+    want = oracle.by_version(cars, "head_unit", frm, as_of)
+    assert {g["group"]: g["active"] for g in got["groups"]} == {
+        k: w["active"] for k, w in want.items()}
+    model = cars[0].model
+    got = api.get(f"/v1/insights/features?by=vehicle_software_version&model={quote(model)}"
+                  f"&from={frm}&to={as_of}")
+    want = oracle.by_version([c for c in cars if c.model == model], "vehicle", frm, as_of)
+    assert got["model"] == model and {g["group"]: g["active"] for g in got["groups"]} == {
+        k: w["active"] for k, w in want.items()}
 
 
 def test_charging_sessions_and_refuels(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:

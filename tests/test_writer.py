@@ -77,6 +77,26 @@ async def test_trouble_code_reports_are_stored_once_with_empty_lists(writer: Bat
     assert (await rows(writer, "SELECT count(*) FROM dead_letters"))[0][0] == 0
 
 
+async def test_software_reports_are_stored_once_and_bad_versions_dead_lettered(
+        writer: BatchWriter) -> None:
+    hu, ve = "Vehicle.Cabin.Infotainment.SoftwareVersion", "Vehicle.SoftwareVersion"
+    a = env(1, {hu: ["5.1.2", None, "5.2.0"], ve: ["2026.38.1", None, None],
+                "Vehicle.Speed": [0.0, 1.0, 2.0]}, [0, 1000, 2000])
+    again = env(2, {hu: ["9.9.9"]}, [0])  # resent instant: the first report stays
+    bad = env(3, {hu: ["5.2.0 beta", 7], "Vehicle.Speed": [3.0, 4.0]}, [3000, 4000])
+    short = env(4, {hu: ["5.2.0"], "Vehicle.Speed": [5.0, 6.0]}, [5000, 6000])
+    result = await writer.write_isolating([a, again, bad, short])
+    assert (result.messages, result.dead_letters) == (4, 2)
+    got = await rows(writer, f"SELECT component, (extract(epoch FROM ts)*1000)::bigint - {T0},"
+                             " version FROM software_reports ORDER BY 1, 2")
+    assert got == [("head_unit", 0, "5.1.2"), ("head_unit", 2000, "5.2.0"),
+                   ("vehicle", 0, "2026.38.1")]
+    reasons = await rows(writer, "SELECT reason_code, reason FROM dead_letters ORDER BY id")
+    assert reasons == [
+        ("bad_value", f"{hu}[0]: '5.2.0 beta' does not match ^[0-9A-Za-z][0-9A-Za-z._+-]{{0,63}}$"),
+        ("length_mismatch", f"{hu}: expected a list of 2 values (one per row)")]
+
+
 async def test_odometer_going_backwards_is_kept_and_flagged(writer: BatchWriter) -> None:
     await writer.write_isolating([env(1, {"Vehicle.TraveledDistance": [100.0, 100.5]}, [0, 1000])])
     await writer.write_isolating([env(2, {"Vehicle.TraveledDistance": [99.0, 100.6]},

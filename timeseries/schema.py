@@ -117,6 +117,14 @@ def dtc_ddl(layout: Layout) -> list[str]:
         PRIMARY KEY (vehicle_id, ts))"""]
 
 
+def software_ddl(layout: Layout) -> list[str]:
+    """The software-version reports: one row per reporting instant and component (``head_unit``
+    or ``vehicle``). A few rows per vehicle and day, so a plain table."""
+    return ["""CREATE TABLE IF NOT EXISTS software_reports (
+        vehicle_id int NOT NULL, component text NOT NULL, ts timestamptz NOT NULL,
+        version text NOT NULL, PRIMARY KEY (vehicle_id, component, ts))"""]
+
+
 def time_index_ddl(layout: Layout) -> list[str]:
     """No time-only indexes on hypertables. Every read goes by vehicle and time, and with a
     (time) index beside the (vehicle, time) key the planner scanned a whole day of the fleet

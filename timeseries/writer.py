@@ -114,6 +114,7 @@ class BatchWriter:
             result.values = sum(r.value_count for _, r in fresh)
             result.events, event_times = await self._events(fresh)
             event_times += await self._dtc_reports(fresh)
+            event_times += await self._software_reports(fresh)
             result.dead_letters = await self._dead_letters(batch)
             await self._touch_vehicles(accepted, rows, event_times)
             await journal.finish(conn, [e.digest for e in batch])
@@ -230,6 +231,24 @@ class BatchWriter:
                     " ON CONFLICT DO NOTHING"
                 ).format(ts=_ts("u.t")), {"v": vehicle_ids, "t": times, "c": codes})
         return list(zip(vehicle_ids, times, strict=True))
+
+    async def _software_reports(self, fresh: list[tuple[Envelope, Readings]]
+                                ) -> list[tuple[int, int]]:
+        """Store the software-version reports; returns (vehicle id, t_ms) of each."""
+        columns: dict[str, list[object]] = {"v": [], "t": [], "c": [], "s": []}
+        for _, r in fresh:
+            vid = self.vehicles.get(r.vin).id
+            for t, component, version in r.software_reports:
+                for key, value in zip("vtcs", (vid, t, component, version), strict=True):
+                    columns[key].append(value)
+        if columns["v"]:
+            await self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO software_reports (vehicle_id, component, ts, version)"
+                    " SELECT u.v, u.c, {ts}, u.s FROM unnest(%(v)s::int[], %(t)s::bigint[],"
+                    " %(c)s::text[], %(s)s::text[]) AS u(v, t, c, s) ON CONFLICT DO NOTHING"
+                ).format(ts=_ts("u.t")), columns)
+        return list(zip(columns["v"], columns["t"], strict=True))  # type: ignore[arg-type]
 
     async def _dead_letters(self, batch: Sequence[Envelope]) -> int:
         bad = [e for e in batch if e.rejections]

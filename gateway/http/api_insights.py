@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 
-from features import insights
+from features import insights, software
 from features.feature_usage import vehicle_feature_usage
+from features.version_insights import COMPONENT, version_insights
 from gateway.http.auth import requires
 from gateway.http.common import POOL, ok, vehicle_id
 from gateway.http.errors import problem
@@ -20,6 +21,7 @@ from gateway.http.params import choice_param, date_param
 
 _FEATURE = re.compile(r"^[a-z0-9_]{1,32}(\.[a-z0-9_]{1,32}){1,3}$")
 _BY = tuple(insights.GROUPS)
+_BY_ANY = _BY + tuple(COMPONENT)
 _NEVER_USED_COLUMNS = ("vin", "model", "owner_id", "dealer_id", "delivered_on", "segment")
 
 
@@ -54,10 +56,24 @@ async def fleet_features(request: web.Request) -> web.Response:
     frm = date_param(request, "from", to - timedelta(days=29))
     if frm > to:
         raise problem(400, "parameter 'from' must not be after 'to'")
-    by = choice_param(request, "by", _BY, "model")
+    by = choice_param(request, "by", _BY_ANY, "model")
+    model = request.query.get("model") or None
     async with request.app[POOL].connection() as conn:
-        groups = await insights.feature_insights(conn, by, frm, to)  # type: ignore[arg-type]
-    return ok({"by": by, "from": frm.isoformat(), "to": to.isoformat(), "groups": groups})
+        if by in COMPONENT:
+            groups = await version_insights(conn, by, frm, to, model)  # type: ignore[arg-type]
+        else:
+            groups = await insights.feature_insights(conn, by, frm, to,  # type: ignore[arg-type]
+                                                     model)
+    return ok({"by": by, "model": model, "from": frm.isoformat(), "to": to.isoformat(),
+               "groups": groups})
+
+
+@requires("read")
+async def vehicle_software(request: web.Request) -> web.Response:
+    """The vehicle's software versions (head unit, vehicle) and their history."""
+    vin, vid = await vehicle_id(request)
+    async with request.app[POOL].connection() as conn:
+        return ok({"vin": vin, **await software.of_vehicle(conn, vid)})
 
 
 @requires("read")
@@ -101,6 +117,7 @@ async def never_used(request: web.Request) -> web.StreamResponse:
 def routes(app: web.Application) -> None:
     """Attach the handlers."""
     app.router.add_get("/v1/vehicles/{vin}/features", vehicle_features)
+    app.router.add_get("/v1/vehicles/{vin}/software", vehicle_software)
     app.router.add_get("/v1/insights/features", fleet_features)
     app.router.add_get("/v1/insights/features/{feature}/retention", feature_retention)
     app.router.add_get("/v1/insights/features/{feature}/never-used", never_used)

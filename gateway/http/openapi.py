@@ -207,13 +207,27 @@ def _insight_ops() -> dict[str, Any]:
                                        "type": "array", "items": {"type": "string"}},
                                    "unknown_uses_90": INT}}),
              **_err(400, 401, 403, 404)})},
+        "/v1/vehicles/{vin}/software": {"get": _op(
+            "The vehicle's software versions (head unit, vehicle): current and history, each"
+            " version with its first and last report and the local days it stands for", READ,
+            [VIN],
+            {**_ok({"type": "object", "required": ["vin", "current", "history"],
+                    "properties": {"vin": {"type": "string"}, "current": obj,
+                                   "history": ITEMS}}),
+             **_err(400, 401, 403, 404)})},
         "/v1/insights/features": {"get": _op(
             "Per group and feature over [from, to]: adoption among active vehicles, intensity"
-            " per drive-hour, discovery time (median, p90)", READ,
-            [by, _q("from", day, "default: 29 days before 'to'"),
+            " per drive-hour, discovery time (median, p90); by software version: the vehicles"
+            " on the days of each version", READ,
+            [_q("by", {"type": "string", "enum": [
+                "model", "delivery_month", "dealer", "segment", "software_version",
+                "vehicle_software_version"]}, "how vehicles are grouped (default model)"),
+             _q("model", {"type": "string"}, "only this model's vehicles"),
+             _q("from", day, "default: 29 days before 'to'"),
              _q("to", day, "default: yesterday (UTC)")],
             {**_ok({"type": "object", "required": ["by", "from", "to", "groups"],
-                    "properties": {"by": {"type": "string"}, "from": {"type": "string"},
+                    "properties": {"by": {"type": "string"}, "model": {"type": ["string", "null"]},
+                                   "from": {"type": "string"},
                                    "to": {"type": "string"}, "groups": ITEMS}}),
              **_err(400, 401, 403)})},
         "/v1/insights/features/{feature}/retention": {"get": _op(
