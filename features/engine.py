@@ -146,8 +146,8 @@ class Deriver:
             await recompute_days(self.conn, vid, days, v.tz, hours)
             hour_days = {local_day(h * HOUR_MS, v.tz) for h in hours}
             await recompute_feature_days(self.conn, vid, days | hour_days, v.tz)
-            self.events_emitted += await software.refresh(self.conn, vid, v.vin, v.tz,
-                                                          hours)
+            self.events_emitted += await software.refresh(
+                self.conn, vid, v.vin, v.tz, hours, v.owner_id, v.dealer_id)
             # an hour may be dirty for engagement alone: its day's activity is redone too
             await self._segments(v, days | hour_days)
             await self._service(v)

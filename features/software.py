@@ -61,7 +61,8 @@ def history(reports: Iterable[Report], tz: ZoneInfo) -> list[Entry]:
 
 
 async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInfo,
-                  hours: list[int]) -> int:
+                  hours: list[int], owner_id: str | None = None,
+                  dealer_id: str | None = None) -> int:
     """If reports fall in the dirty ``hours``, rewrite the vehicle's history where they
     changed it and emit the updates not yet announced; returns the events emitted. Runs in
     the derivation's transaction."""
@@ -106,7 +107,8 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInf
             emitted += await feed.emit(
                 conn, f"software_updated:{vin}:{comp}:{e.version}:{occurrence}",
                 "software_updated", vid, _at(e.first_ms),
-                {"vin": vin, "component": comp, "from": prev.version, "to": e.version,
+                {"vin": vin, "owner_id": owner_id, "dealer_id": dealer_id,
+                 "component": comp, "from": prev.version, "to": e.version,
                  "first_seen": iso_z(_at(e.first_ms)),
                  "last_seen_before": iso_z(_at(prev.last_ms))})
     return emitted
