@@ -82,13 +82,16 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInf
     if not per:
         return 0
     new = {c: history(r, tz) for c, r in per.items()}
-    cur = await conn.execute(
-        "SELECT component, n, version, (extract(epoch FROM first_seen) * 1000)::bigint,"
-        " (extract(epoch FROM last_seen) * 1000)::bigint, reports, from_day, to_day"
-        " FROM software_history WHERE vehicle_id = %s", (vid,))
+    async with conn.cursor(row_factory=dict_row) as rows:
+        await rows.execute(
+            "SELECT component, n, version, (extract(epoch FROM first_seen) * 1000)::bigint"
+            " AS first_ms, (extract(epoch FROM last_seen) * 1000)::bigint AS last_ms, reports,"
+            " from_day, to_day FROM software_history WHERE vehicle_id = %s"
+            " ORDER BY component, n", (vid,))
+        stored = await rows.fetchall()
     old: dict[str, list[Entry]] = {}
-    for c, *rest in sorted(await cur.fetchall(), key=lambda r: (r[0], r[1])):
-        old.setdefault(c, []).append(Entry(*rest))
+    for r in stored:
+        old.setdefault(r.pop("component"), []).append(Entry(**r))
     if old == new:
         return 0
     await conn.execute("DELETE FROM software_history WHERE vehicle_id = %s", (vid,))
