@@ -107,6 +107,8 @@ $(psql "$DB_URL" -tAc "SELECT s || ': ' || n FROM (SELECT regexp_replace(topic, 
   curl -s 'http://$HTTP/v1/reminders?dealer_id=$dealer'
   curl -s 'http://$HTTP/v1/vehicles/$vin/visits'
   curl -s 'http://$HTTP/v1/vehicles/$vin/dtcs'
+  curl -s 'http://$HTTP/v1/vehicles/$vin/software'      # head-unit and vehicle versions
+  curl -s 'http://$HTTP/v1/insights/features?by=software_version'
   curl -s 'http://$HTTP/v1/owners/$owner'      # the owner's vehicles, cell, lifetime, usage
   curl -s 'http://$HTTP/v1/reports/service-conversion?by=model&from=$since'
   open http://$HTTP/docs for the API
