@@ -69,14 +69,11 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
         raise Rejected("schema", "field 'signals' must be a map of signal name to values")
     keep = _valid_rows(dt, t0, ctx, out)
     out.ts_ms = [t0 + off for off in dt] if keep is None else [t0 + dt[i] for i in keep]
-    if DTC_LIST in signals:  # a list per row, kept apart from the numeric block
-        signals = dict(signals)
-        reports = signals.pop(DTC_LIST)
-        if reports is not None:
-            _dtc_reports(reports, dt, t0, keep, out)
     texts = load_catalog().texts
-    if not texts.keys().isdisjoint(signals):  # strings per row, also kept apart
-        signals = dict(signals)
+    if DTC_LIST in signals or not texts.keys().isdisjoint(signals):
+        signals = dict(signals)  # lists and strings per row: kept apart from the numbers
+        if DTC_LIST in signals:
+            _dtc_reports(signals.pop(DTC_LIST), dt, t0, keep, out)
         for name in texts.keys() & signals.keys():
             _text_reports(name, signals.pop(name), dt, t0, keep, out)
     out.signals, out.values, out.value_count = signal_block(signals, len(dt), keep,
@@ -86,6 +83,8 @@ def _signals(doc: dict[Any, Any], t0: int, ctx: DecodeContext, out: Readings) ->
 def _dtc_reports(values: object, dt: list[Any], t0: int, keep: list[int] | None,
                  out: Readings) -> None:
     """The trouble-code reports of a message: one list (or null) per row."""
+    if values is None:
+        return
     spec = load_catalog().lists[DTC_LIST]
     for i, value in _per_row(DTC_LIST, values, dt, keep, spec.problem, out):
         out.dtc_reports.append((t0 + dt[i], tuple(sorted(set(value)))))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from features.conditions import DTC_KEY
-from features.feed import iso_z
+from features.feed import at_ms, iso_z
 
 
 @dataclass(slots=True)
@@ -89,14 +89,10 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, tz: ZoneInfo,
         await cur.executemany(
             "INSERT INTO vehicle_dtcs (vehicle_id, code, first_seen, last_seen, cleared_at,"
             " episodes) VALUES (%(v)s, %(code)s, %(first)s, %(last)s, %(cleared)s, %(n)s)",
-            [{"v": vid, "code": s.code, "first": _at(s.first_seen_ms),
-              "last": _at(s.last_seen_ms),
-              "cleared": _at(s.cleared_ms) if s.cleared_ms is not None else None,
+            [{"v": vid, "code": s.code, "first": at_ms(s.first_seen_ms),
+              "last": at_ms(s.last_seen_ms),
+              "cleared": at_ms(s.cleared_ms) if s.cleared_ms is not None else None,
               "n": s.episodes} for s in states.values()])
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 async def of_vehicle(conn: psycopg.AsyncConnection, vid: int) -> list[dict[str, object]]:

@@ -28,6 +28,11 @@ async def emit(conn: psycopg.AsyncConnection, key: str, kind: FeedType, vehicle_
     return cur.rowcount == 1
 
 
+def at_ms(t_ms: int) -> datetime:
+    """The UTC instant of milliseconds since the epoch."""
+    return datetime.fromtimestamp(t_ms / 1000, UTC)
+
+
 def iso_z(at: datetime) -> str:
     """An instant as payloads and API bodies write it: ISO 8601 in UTC with ``Z``."""
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,11 +25,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from decoders.catalog import load_catalog
 from features import feed
-from features.feed import iso_z
+from features.feed import at_ms, iso_z
 from features.rollups import local_day
 
-COMPONENTS = ("head_unit", "vehicle")
+COMPONENTS = tuple(spec.component for spec in load_catalog().texts.values())
 Report = tuple[int, str]  # (t_ms, version)
 
 
@@ -79,8 +80,6 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInf
     per: dict[str, list[Report]] = {}
     for component, t, version in await cur.fetchall():
         per.setdefault(component, []).append((int(t), version))
-    if not per:
-        return 0
     new = {c: history(r, tz) for c, r in per.items()}
     async with conn.cursor(row_factory=dict_row) as rows:
         await rows.execute(
@@ -100,8 +99,8 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInf
             "INSERT INTO software_history (vehicle_id, component, n, version, first_seen,"
             " last_seen, reports, from_day, to_day) VALUES (%(v)s, %(c)s, %(n)s, %(version)s,"
             " %(first)s, %(last)s, %(reports)s, %(from_day)s, %(to_day)s)",
-            [{"v": vid, "c": comp, "n": e.n, "version": e.version, "first": _at(e.first_ms),
-              "last": _at(e.last_ms), "reports": e.reports, "from_day": e.from_day,
+            [{"v": vid, "c": comp, "n": e.n, "version": e.version, "first": at_ms(e.first_ms),
+              "last": at_ms(e.last_ms), "reports": e.reports, "from_day": e.from_day,
               "to_day": e.to_day} for comp, entries in sorted(new.items()) for e in entries])
     emitted = 0
     for comp, entries in sorted(new.items()):
@@ -109,16 +108,12 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, vin: str, tz: ZoneInf
             occurrence = sum(1 for x in entries[:e.n] if x.version == e.version)
             emitted += await feed.emit(
                 conn, f"software_updated:{vin}:{comp}:{e.version}:{occurrence}",
-                "software_updated", vid, _at(e.first_ms),
+                "software_updated", vid, at_ms(e.first_ms),
                 {"vin": vin, "owner_id": owner_id, "dealer_id": dealer_id,
                  "component": comp, "from": prev.version, "to": e.version,
-                 "first_seen": iso_z(_at(e.first_ms)),
-                 "last_seen_before": iso_z(_at(prev.last_ms))})
+                 "first_seen": iso_z(at_ms(e.first_ms)),
+                 "last_seen_before": iso_z(at_ms(prev.last_ms))})
     return emitted
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 async def of_vehicle(conn: psycopg.AsyncConnection, vid: int) -> dict[str, Any]:
