@@ -11,6 +11,11 @@ days [from, to]:
   days from delivery to the first use up to ``to``: how many ``discovered`` it, the median
   and the 90th percentile (nearest rank: a day count some vehicle really had).
 
+The last 7, 30 or 90 days ending on the day the stored periods end on are read from them
+(``features.usage_windows``: one row per vehicle and feature instead of a grouping of
+every feature-day); any other period is computed from the per-day rollups. Both give the
+same figures; the stored ones are as of their last refresh.
+
 Week-N retention per delivery cohort: of the observed vehicles delivered in a month whose
 week N after delivery has ended by ``to``, the share that used the feature in that week.
 """
@@ -25,6 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from features import usage_windows
 from features.cockpit_features import UNKNOWN
 from features.feature_usage import OBSERVED_WITHIN_DAYS
 
@@ -38,30 +44,48 @@ GROUPS: dict[str, sql.Composable] = {
 RETENTION_WEEKS = 12
 
 _MEMBERS = sql.SQL("""
-  members AS (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v {join}
-              WHERE %(model)s::text IS NULL OR v.model = %(model)s),
-  driving AS (SELECT vehicle_id, sum(drive_s) AS drive_s FROM daily_usage
-              WHERE day BETWEEN %(from)s AND %(to)s GROUP BY 1 HAVING sum(drive_s) > 0),
-  observed AS (SELECT m.* FROM members m, LATERAL (SELECT day FROM daily_usage
-               WHERE vehicle_id = m.id AND day <= %(to)s ORDER BY day LIMIT 1) d
+  members AS {inline} (SELECT v.id, {g} AS g, v.delivered_on FROM vehicles v {join}
+                        WHERE %(model)s::text IS NULL OR v.model = %(model)s),
+  {sources},
+  observed AS (SELECT m.* FROM members m JOIN first_days f ON f.vehicle_id = m.id
                WHERE m.delivered_on IS NOT NULL
-               AND d.day <= m.delivered_on + %(within)s)""")
+               AND f.data_from <= m.delivered_on + %(within)s)""")
 _SEGMENT_ON_TO = sql.SQL(
     "LEFT JOIN segment_days s ON s.vehicle_id = v.id AND s.day = %(to)s")
 
-_ADOPTION = sql.SQL("""WITH {members},
+# driving: the vehicles that drove in [from, to] and for how long; first_days: each
+# vehicle's first day with data up to ``to``; used: each vehicle's uses and seconds of each
+# feature in [from, to]
+_FROM_DAYS = sql.SQL("""
+  driving AS (SELECT vehicle_id, sum(drive_s) AS drive_s FROM daily_usage
+              WHERE day BETWEEN %(from)s AND %(to)s GROUP BY 1 HAVING sum(drive_s) > 0),
+  first_days AS NOT MATERIALIZED (SELECT m.id AS vehicle_id, d.day AS data_from
+                                  FROM members m, LATERAL (SELECT day FROM daily_usage
+                                  WHERE vehicle_id = m.id AND day <= %(to)s
+                                  ORDER BY day LIMIT 1) d),
   used AS (SELECT vehicle_id, feature, sum(uses) AS uses, sum(seconds) AS seconds
            FROM feature_days WHERE day BETWEEN %(from)s AND %(to)s AND feature <> %(unknown)s
-           GROUP BY 1, 2)
+           GROUP BY 1, 2)""")
+# the same from the stored periods (features.usage_windows: as of their last refresh)
+_FROM_WINDOWS = sql.SQL("""
+  driving AS NOT MATERIALIZED (SELECT vehicle_id, drive_s FROM usage_windows
+                               WHERE window_days = %(window)s AND drive_s > 0),
+  first_days AS NOT MATERIALIZED (SELECT vehicle_id, data_from FROM usage_windows
+                                  WHERE window_days = %(window)s),
+  used AS NOT MATERIALIZED (SELECT vehicle_id, feature, uses, seconds FROM feature_windows
+                            WHERE window_days = %(window)s AND feature <> %(unknown)s)""")
+
+_ADOPTION = sql.SQL("""WITH {members}
 SELECT m.g, u.feature, count(*) AS adopters, sum(u.uses) AS uses,
   sum(u.seconds) AS seconds, sum(d.drive_s) AS drive_s
 FROM used u JOIN driving d USING (vehicle_id) JOIN members m ON m.id = u.vehicle_id
 GROUP BY 1, 2""")
 
 _ACTIVE = sql.SQL("""WITH {members}
-SELECT m.g, count(d.vehicle_id) AS active, count(o.id) AS observed
-FROM members m LEFT JOIN driving d ON d.vehicle_id = m.id LEFT JOIN observed o ON o.id = m.id
-GROUP BY 1""")
+SELECT m.g, count(d.vehicle_id) AS active,
+  count(*) FILTER (WHERE f.data_from <= m.delivered_on + %(within)s) AS observed
+FROM members m LEFT JOIN driving d ON d.vehicle_id = m.id
+LEFT JOIN first_days f ON f.vehicle_id = m.id GROUP BY 1""")
 
 _DISCOVERY = sql.SQL("""WITH {members}
 SELECT o.g, f.feature, count(*) AS discovered,
@@ -73,19 +97,27 @@ WHERE f.first_day <= %(to)s AND f.feature <> %(unknown)s GROUP BY 1, 2""")
 
 def _params(frm: date, to: date, model: str | None = None) -> dict[str, Any]:
     return {"from": frm, "to": to, "within": OBSERVED_WITHIN_DAYS, "unknown": UNKNOWN,
-            "model": model}
+            "model": model, "window": usage_windows.period_of(frm, to)}
 
 
 async def _rows(conn: psycopg.AsyncConnection, query: sql.SQL, by: GroupBy,
-                params: dict[str, Any]) -> list[dict[str, Any]]:
-    members = _MEMBERS.format(g=GROUPS[by],
+                params: dict[str, Any], stored: bool = False) -> list[dict[str, Any]]:
+    # inlined, the vehicles join the stored rows in parallel hash joins; kept apart, they
+    # let the grouping of the days run once
+    members = _MEMBERS.format(g=GROUPS[by], sources=_FROM_WINDOWS if stored else _FROM_DAYS,
+                              inline=sql.SQL("NOT MATERIALIZED" if stored else ""),
                               join=_SEGMENT_ON_TO if by == "segment" else sql.SQL(""))
-    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        # the joins' row estimates are far too high: JIT would compile for longer (about
-        # 300 ms) than these queries run on a whole fleet's month
-        await cur.execute("SET LOCAL jit = off")
+    async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query.format(members=members), params)
         return await cur.fetchall()
+
+
+async def _snapshot(conn: psycopg.AsyncConnection) -> None:
+    """Inside a transaction: one snapshot for every statement of an answer, and no JIT
+    (the joins' row estimates are far too high: it would compile for longer, about 300 ms,
+    than these queries run on a whole fleet's month)."""
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    await conn.execute("SET LOCAL jit = off")
 
 
 def ratio(num: float, den: float, digits: int = 4) -> float | None:
@@ -102,21 +134,33 @@ def figures(r: dict[str, Any], active: int) -> dict[str, Any]:
             "minutes_per_drive_hour": ratio(minutes, hours)}
 
 
+async def stored_periods(conn: psycopg.AsyncConnection, frm: date, to: date) -> bool:
+    """Whether [frm, to] is read from the stored periods (``features.usage_windows``)."""
+    return usage_windows.period_of(frm, to) is not None \
+        and await usage_windows.stored_to(conn) == to
+
+
 async def feature_insights(conn: psycopg.AsyncConnection, by: GroupBy, frm: date,
                            to: date, model: str | None = None) -> list[dict[str, Any]]:
     """One entry per group: its active and observed vehicles and each feature's figures
     (``model``: of that model's vehicles only)."""
     params = _params(frm, to, model)
     groups: dict[str, dict[str, Any]] = {}
-    for r in await _rows(conn, _ACTIVE, by, params):
+    async with conn.transaction():
+        await _snapshot(conn)
+        stored = await stored_periods(conn, frm, to)
+        active = await _rows(conn, _ACTIVE, by, params, stored)
+        adoption = await _rows(conn, _ADOPTION, by, params, stored)
+        discovery = await _rows(conn, _DISCOVERY, by, params, stored)
+    for r in active:
         groups[r["g"]] = {"group": r["g"], "active": int(r["active"]),
                           "observed": int(r["observed"]), "features": {}}
-    for r in await _rows(conn, _ADOPTION, by, params):
+    for r in adoption:
         g = groups[r["g"]]
         g["features"][r["feature"]] = figures(r, g["active"])
     empty = {"adopters": 0, "adoption": 0.0, "uses": 0, "minutes": 0.0,
              "uses_per_drive_hour": None, "minutes_per_drive_hour": None}
-    for r in await _rows(conn, _DISCOVERY, by, params):
+    for r in discovery:
         g = groups[r["g"]]
         g["features"].setdefault(r["feature"], dict(empty))["discovery"] = {
             "discovered": int(r["discovered"]), "median_days": int(r["median"]),
@@ -132,11 +176,12 @@ _RETENTION = sql.SQL("""WITH {members},
             FROM observed o, generate_series(0, %(weeks)s - 1) AS n
             WHERE o.delivered_on + 7 * n + 6 <= %(to)s
             AND (%(group)s::text IS NULL OR o.g = %(group)s)),
-  used AS (SELECT DISTINCT f.vehicle_id, (f.day - o.delivered_on) / 7 AS n FROM feature_days f
+  used_weeks AS (SELECT DISTINCT f.vehicle_id, (f.day - o.delivered_on) / 7 AS n
+           FROM feature_days f
            JOIN observed o ON o.id = f.vehicle_id WHERE f.feature = %(feature)s
            AND f.day >= o.delivered_on AND f.day <= %(to)s)
 SELECT w.cohort, w.n, count(*) AS eligible, count(u.vehicle_id) AS users
-FROM weeks w LEFT JOIN used u ON u.vehicle_id = w.id AND u.n = w.n
+FROM weeks w LEFT JOIN used_weeks u ON u.vehicle_id = w.id AND u.n = w.n
 GROUP BY 1, 2 ORDER BY 1, 2""")
 
 
@@ -144,7 +189,9 @@ async def retention(conn: psycopg.AsyncConnection, feature: str, by: GroupBy, gr
                     to: date) -> list[dict[str, Any]]:
     """Week-N retention curves per delivery cohort (optionally of one group)."""
     params = {**_params(to, to), "feature": feature, "weeks": RETENTION_WEEKS, "group": group}
-    rows = await _rows(conn, _RETENTION, by, params)
+    async with conn.transaction():
+        await _snapshot(conn)
+        rows = await _rows(conn, _RETENTION, by, params)
     cohorts: dict[str, dict[str, Any]] = {}
     for r in rows:
         c = cohorts.setdefault(r["cohort"], {"cohort": r["cohort"], "weeks": []})

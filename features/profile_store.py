@@ -4,7 +4,9 @@ one table scan instead of the fleet-wide aggregation.
 Freshness: a vehicle is marked when its derivations run (or its registry entry changes);
 marked vehicles are recomputed every ``--profile-refresh-s`` (default 60 s) in one
 statement per window, and every vehicle once the UTC date changes. Until then (and for any
-other ``as_of``) profiles are computed live, so a read is never wrong, only slower.
+other ``as_of``) profiles are computed live, so a read is never wrong, only slower. The
+stored usage periods of the fleet insights (``features.usage_windows``) are refreshed in
+the same rounds and the same transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from features import usage_windows
 from features.profile import (
     FEATURES,
     JSON_DOC,
@@ -57,29 +60,40 @@ async def _scalar(conn: psycopg.AsyncConnection, query: str) -> Any:
 
 
 async def refresh_due(conn: psycopg.AsyncConnection, today: date) -> int:
-    """Refresh what is due; returns how many vehicles were recomputed (0 if another
-    replica holds the refresh)."""
+    """Refresh what is due (profiles and the usage periods); returns how many vehicles were
+    recomputed (0 if another replica holds the refresh)."""
     if not await _scalar(conn, f"SELECT pg_try_advisory_lock({REFRESH_LOCK})"):
         return 0
     try:
-        started = await _scalar(conn, "SELECT clock_timestamp()")
+        # the marks as read now: each was committed with its vehicle's new data, which the
+        # statements below therefore see; a mark set or moved later stays for the next round
+        cur = await conn.execute("SELECT vehicle_id, marked_at FROM profile_dirty")
+        marks = await cur.fetchall()
         marker = await _scalar(conn, "SELECT value FROM storage_meta"
                                      " WHERE key = 'profiles_as_of'")
-        if marker != today.isoformat():  # a new day: every profile's window moved
-            await refresh(conn, today, None)
-            await conn.execute("ANALYZE profile_snapshots")  # its size just changed a lot
-            await conn.execute(
-                "INSERT INTO storage_meta (key, value) VALUES ('profiles_as_of', %s)"
-                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (today.isoformat(),))
-            done = int(await _scalar(conn, "SELECT count(*) FROM vehicles"))
-        else:
-            ids = await _scalar(conn, "SELECT array_agg(vehicle_id) FROM profile_dirty")
-            if not ids:
+        async with conn.transaction():
+            if marker != today.isoformat():  # a new day: every profile's window moved
+                await refresh(conn, today, None)
+                await usage_windows.refresh(conn, usage_windows.periods_end(today), None)
+                await conn.execute(
+                    "INSERT INTO storage_meta (key, value) VALUES ('profiles_as_of', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    (today.isoformat(),))
+                done = int(await _scalar(conn, "SELECT count(*) FROM vehicles"))
+            elif marks:
+                ids = sorted({int(m[0]) for m in marks})
+                await refresh(conn, today, ids)
+                await usage_windows.refresh(conn, usage_windows.periods_end(today), ids)
+                done = len(ids)
+            else:
                 return 0
-            await refresh(conn, today, ids)
-            done = len(ids)
-        # marks set while we computed stay for the next round
-        await conn.execute("DELETE FROM profile_dirty WHERE marked_at <= %s", (started,))
+            await conn.execute(
+                "DELETE FROM profile_dirty d USING unnest(%s::int[], %s::timestamptz[])"
+                " AS m(v, t) WHERE d.vehicle_id = m.v AND d.marked_at = m.t",
+                ([m[0] for m in marks], [m[1] for m in marks]))
+        if marker != today.isoformat():
+            for table in ("profile_snapshots", "usage_windows", "feature_windows"):
+                await conn.execute(f"ANALYZE {table}".encode())  # their size just changed
         return done
     finally:
         await conn.execute(f"SELECT pg_advisory_unlock({REFRESH_LOCK})".encode())

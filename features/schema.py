@@ -3,6 +3,7 @@ the events feed and the served profile snapshots (run by ``gateway.schema``)."""
 
 from __future__ import annotations
 
+from features.usage_windows import WINDOWS
 from timeseries.schema import Layout
 
 
@@ -306,3 +307,21 @@ def software_history_ddl(layout: Layout) -> list[str]:
         last_seen timestamptz NOT NULL, reports int NOT NULL,
         from_day date NOT NULL, to_day date,
         PRIMARY KEY (vehicle_id, component, n))"""]
+
+
+def usage_windows_ddl(layout: Layout) -> list[str]:
+    """Per-vehicle driving and feature use over the standard periods ending on one day
+    (``features.usage_windows``); filled by the next refresh."""
+    return [
+        """CREATE TABLE IF NOT EXISTS usage_windows (
+            window_days smallint NOT NULL, vehicle_id int NOT NULL,
+            drive_s double precision NOT NULL, data_from date NOT NULL,
+            PRIMARY KEY (vehicle_id, window_days)) PARTITION BY LIST (window_days)""",
+        """CREATE TABLE IF NOT EXISTS feature_windows (
+            window_days smallint NOT NULL, vehicle_id int NOT NULL, feature text NOT NULL,
+            uses bigint NOT NULL, seconds double precision NOT NULL,
+            PRIMARY KEY (vehicle_id, feature, window_days)) PARTITION BY LIST (window_days)""",
+        # a reader of one period scans that period's rows only
+        *[f"CREATE TABLE IF NOT EXISTS {t}_{d} PARTITION OF {t} FOR VALUES IN ({d})"
+          for t in ("usage_windows", "feature_windows") for d in WINDOWS],
+    ]

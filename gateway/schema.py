@@ -14,6 +14,7 @@ from features.schema import (
     serving_ddl,
     sessions_ddl,
     software_history_ddl,
+    usage_windows_ddl,
     vehicle_dtcs_ddl,
     visits_ddl,
 )
@@ -52,6 +53,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(14, "charging sessions and refuels; the owner's home", (sessions_ddl,)),
     Migration(15, "software versions: reports and per-vehicle history", (software_ddl,
                                                                          software_history_ddl)),
+    Migration(16, "feature insights: per-vehicle usage over the standard periods",
+              (usage_windows_ddl,)),
 )
 
 

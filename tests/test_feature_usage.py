@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from features import insights, software
+from features import insights, software, usage_windows
 from features.feature_usage import vehicle_feature_usage
 from features.version_insights import COMPONENT, version_insights
 from localservices import drop_database
@@ -94,11 +94,18 @@ async def test_each_vehicle_s_feature_usage_equals_the_truth(fleet: dict[str, An
     assert checked > VEHICLES * 3
 
 
+@pytest.mark.parametrize("days", [28, 30, 7])
 @pytest.mark.parametrize("by", ["model", "dealer", "delivery_month", "segment"])
 async def test_fleet_adoption_intensity_and_discovery_equal_the_truth(
-        fleet: dict[str, Any], by: str) -> None:
+        fleet: dict[str, Any], by: str, days: int) -> None:
+    """28 days: computed from the days; 30 and 7: read from the stored periods."""
     to = fleet["as_of"] - timedelta(days=1)  # settled for every car (segments need it)
-    frm = to - timedelta(days=27)
+    frm = to - timedelta(days=days - 1)
+    stored = usage_windows.period_of(frm, to) is not None
+    if stored and await usage_windows.stored_to(fleet["conn"]) != to:
+        async with fleet["conn"].transaction():
+            await usage_windows.refresh(fleet["conn"], to, None)
+    assert stored == (days != 28)
     got = {g["group"]: g for g in await insights.feature_insights(
         fleet["conn"], by, frm, to)}  # type: ignore[arg-type]
     group_of: dict[str, Callable[[oracle.Car], str]] = {
@@ -237,3 +244,27 @@ async def test_fleet_figures_by_software_version_equal_the_truth(
         share = {k: g["features"][SURFACED]["adopters"] / g["active"] for k, g in
                  (("old", old), ("new", new))}
         assert share["new"] > share["old"]
+
+
+async def test_stored_periods_are_refreshed_per_vehicle(fleet: dict[str, Any]) -> None:
+    """A vehicle's stored periods, lost or stale, come back with a refresh of that vehicle
+    alone; the fleet figures read from them equal the truth again."""
+    conn, cars = fleet["conn"], fleet["cars"]
+    to = fleet["as_of"] - timedelta(days=1)
+    frm = to - timedelta(days=29)
+    async with conn.transaction():
+        await usage_windows.refresh(conn, to, None)
+    cur = await conn.execute("SELECT id FROM vehicles WHERE vin = %s", (cars[0].vin,))
+    vid = (await cur.fetchone() or (0,))[0]
+    await conn.execute("DELETE FROM feature_windows WHERE vehicle_id = %s", (vid,))
+    await conn.execute("UPDATE usage_windows SET drive_s = 0 WHERE vehicle_id = %s", (vid,))
+    want = oracle.fleet(cars, lambda c: c.model, frm, to)
+
+    async def adopters() -> dict[str, int]:
+        got = await insights.feature_insights(conn, "model", frm, to)
+        return {g["group"]: sum(f["adopters"] for f in g["features"].values()) for g in got}
+    truth = {g: sum(f["adopters"] for f in w["features"].values()) for g, w in want.items()}
+    assert await adopters() != truth, "the stale rows are what is read"
+    async with conn.transaction():
+        await usage_windows.refresh(conn, to, [vid])
+    assert await adopters() == truth

@@ -201,7 +201,7 @@ def test_vehicles_profiles_trips_daily(stack: tuple[Api, Gateway, dict[str, Any]
 
 
 def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]]) -> None:
-    api, _, truth = stack
+    api, gw, truth = stack
     cars = [oracle.Car.of(vin, v) for vin, v in truth["vehicles"].items()]
     as_of = max(max(c.drive_s) for c in cars) - timedelta(days=1)
     for car in cars:
@@ -222,6 +222,20 @@ def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]
                                        if f["adopters"]}) for g in got["groups"]} == {
         k: (w["active"], {f: x["adopters"] for f, x in w["features"].items() if x["adopters"]})
         for k, w in want.items()}
+    assert got["computed_from"] == "days"
+    # the default period (the 30 days ending yesterday, UTC) is read from the stored periods,
+    # which the gateway refreshed for the derived vehicles
+    wait_until(lambda: query(gw.env["TELEMATICS_DB_URL"],
+                             "SELECT count(*) FROM profile_dirty")[0][0] == 0, 30, "refresh")
+    got = api.get("/v1/insights/features?by=model")
+    to = date.fromisoformat(got["to"])
+    want = oracle.fleet(cars, lambda c: c.model, to - timedelta(days=29), to)
+    assert got["computed_from"] == "stored_periods"
+    assert {g["group"]: (g["active"], {k: (f["adopters"], f["uses"])
+                                       for k, f in g["features"].items() if f["adopters"]})
+            for g in got["groups"]} == {
+        k: (w["active"], {f: (x["adopters"], x["uses"]) for f, x in w["features"].items()
+                          if x["adopters"]}) for k, w in want.items()}
     feature = "navigation.route_guidance"
     lines = api.get(f"/v1/insights/features/{feature}/never-used").splitlines()
     never = sorted(c.vin for c in cars if feature not in c.uses)
