@@ -106,6 +106,7 @@ async def load_fleet(specs: list[VehicleSpec], start: date, days: int, seed: int
     fleet, write every message in batches of 500 through the writer, derive every
     ``derive_every`` batches and at the end. Requires no dead letter and no derivation
     error. The caller drops the database (``localservices.drop_database``)."""
+    t0 = time.monotonic()
     truth = FleetTruth()
     msgs = list(fleet_stream(specs, start, days, seed, heartbeat_s,
                              Faults(duplicates=0.03, reorder=0.03, gaps=0.01), truth,
@@ -123,11 +124,18 @@ async def load_fleet(specs: list[VehicleSpec], start: date, days: int, seed: int
     writer = BatchWriter(conn, layout)
     models = {vin: v["meta"]["model"] for vin, v in tj["vehicles"].items()}
     now = int(time.time() * 1000)
+    t1 = time.monotonic()
     for n, i in enumerate(range(0, len(order), 500)):
         await writer.write_isolating([envelope(m, now, models) for m in order[i:i + 500]])
         if n % derive_every == derive_every - 1:
             await deriver.run_pending(1000)
+    t2 = time.monotonic()
     await derive_all(deriver)
+    # shown with pytest -s: where a large fleet's load spends its time
+    print(f"\nload_fleet: {len(specs)} vehicles x {days} days, {len(order):,} messages:"
+          f" generated {t1 - t0:.0f} s, written (with derivations every {derive_every}"
+          f" batches) {t2 - t1:.0f} s, final derivation {time.monotonic() - t2:.0f} s",
+          flush=True)
     assert deriver.errors == 0, "every vehicle derived (errors are logged)"
     cur = await conn.execute("SELECT count(*) FROM dead_letters")
     assert (await cur.fetchone() or (1,))[0] == 0, "every message decoded and kept"
