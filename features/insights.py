@@ -144,6 +144,13 @@ async def feature_insights(conn: psycopg.AsyncConnection, by: GroupBy, frm: date
                            to: date, model: str | None = None) -> list[dict[str, Any]]:
     """One entry per group: its active and observed vehicles and each feature's figures
     (``model``: of that model's vehicles only)."""
+    return (await feature_insights_from(conn, by, frm, to, model))[0]
+
+
+async def feature_insights_from(conn: psycopg.AsyncConnection, by: GroupBy, frm: date,
+                                to: date, model: str | None = None
+                                ) -> tuple[list[dict[str, Any]], bool]:
+    """``feature_insights`` and whether they were read from the stored periods."""
     params = _params(frm, to, model)
     groups: dict[str, dict[str, Any]] = {}
     async with conn.transaction():
@@ -168,7 +175,7 @@ async def feature_insights(conn: psycopg.AsyncConnection, by: GroupBy, frm: date
     for g in groups.values():
         for f in g["features"].values():
             f.setdefault("discovery", {"discovered": 0, "median_days": None, "p90_days": None})
-    return [groups[k] for k in sorted(groups)]
+    return [groups[k] for k in sorted(groups)], stored
 
 
 _RETENTION = sql.SQL("""WITH {members},

@@ -8,8 +8,8 @@ up to that day) and ``feature_windows`` (per vehicle, period and feature: uses, 
 They are refreshed with the profile snapshots: every vehicle once the UTC date changes (the
 periods end yesterday), and the vehicles marked since (``profile_dirty``: derivation marks a
 vehicle in the transaction that changes its days) every ``--profile-refresh-s``. A reader
-takes the stored rows of unmarked vehicles and computes marked ones from the days, so an
-answer equals the computation from the days at every moment.
+gets the figures as of the last refresh: the computation from the days, at most one
+refresh interval behind the derivation.
 """
 
 from __future__ import annotations

@@ -59,12 +59,12 @@ async def fleet_features(request: web.Request) -> web.Response:
     by = choice_param(request, "by", _BY_ANY, "model")
     model = request.query.get("model") or None
     async with request.app[POOL].connection() as conn:
-        stored = by not in COMPONENT and await insights.stored_periods(conn, frm, to)
+        stored = False
         if by in COMPONENT:
             groups = await version_insights(conn, by, frm, to, model)  # type: ignore[arg-type]
         else:
-            groups = await insights.feature_insights(conn, by, frm, to,  # type: ignore[arg-type]
-                                                     model)
+            groups, stored = await insights.feature_insights_from(
+                conn, by, frm, to, model)  # type: ignore[arg-type]
     return ok({"by": by, "model": model, "from": frm.isoformat(), "to": to.isoformat(),
                "computed_from": "stored_periods" if stored else "days", "groups": groups})
 
