@@ -165,11 +165,13 @@ async def feature_insights_from(conn: psycopg.AsyncConnection, by: GroupBy, frm:
     for r in adoption:
         g = groups[r["g"]]
         g["features"][r["feature"]] = figures(r, g["active"])
-    empty = {"adopters": 0, "adoption": 0.0, "uses": 0, "minutes": 0.0,
-             "uses_per_drive_hour": None, "minutes_per_drive_hour": None}
     for r in discovery:
         g = groups[r["g"]]
-        g["features"].setdefault(r["feature"], dict(empty))["discovery"] = {
+        # discovered (up to ``to``) but not used in the period, possibly with no vehicle of
+        # the group driving in it: then its adoption is undefined (null), not 0
+        empty = {"adopters": 0, "adoption": ratio(0, g["active"]), "uses": 0,
+                 "minutes": 0.0, "uses_per_drive_hour": None, "minutes_per_drive_hour": None}
+        g["features"].setdefault(r["feature"], empty)["discovery"] = {
             "discovered": int(r["discovered"]), "median_days": int(r["median"]),
             "p90_days": int(r["p90"])}
     for g in groups.values():

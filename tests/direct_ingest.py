@@ -3,9 +3,13 @@ derivations: for tests that compare arrival orders on large fleets quickly."""
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import multiprocessing
 import random
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -90,6 +94,36 @@ def deriver_for(conn: psycopg.AsyncConnection) -> Deriver:
     return Deriver(conn, DeriveSettings())
 
 
+def _stream(specs: list[VehicleSpec], start: date, days: int, seed: int, heartbeat_s: int,
+            faults: Faults, sample_s: int) -> tuple[list[Outgoing], FleetTruth]:
+    truth = FleetTruth()
+    return list(fleet_stream(specs, start, days, seed, heartbeat_s, faults, truth,
+                             sample_s)), truth
+
+
+def generate(specs: list[VehicleSpec], start: date, days: int, seed: int, heartbeat_s: int,
+             faults: Faults, sample_s: int, parallel_from: int = 100
+             ) -> tuple[list[Outgoing], FleetTruth]:
+    """``fleet_stream`` into a list, the same messages and truth; fleets of
+    ``parallel_from`` vehicles or more are generated in one process per core (each
+    vehicle's stream depends only on its own spec and the seed, so halves merged in send
+    order are the whole fleet's stream)."""
+    workers = min(multiprocessing.cpu_count(), 4)
+    if len(specs) < parallel_from or workers < 2:
+        return _stream(specs, start, days, seed, heartbeat_s, faults, sample_s)
+    assert faults.garbage == 0, "garbage kinds are drawn fleet-wide: generate in one process"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        parts = list(ex.map(_stream, [specs[k::workers] for k in range(workers)],
+                            *([x] * workers for x in (start, days, seed, heartbeat_s, faults,
+                                                      sample_s))))
+    truth = FleetTruth()
+    by_vin = {vin: v for _, part in parts for vin, v in part.vehicles.items()}
+    truth.vehicles = {s.vin: by_vin[s.vin] for s in specs}
+    for _, part in parts:
+        truth.faults.update(part.faults)
+    return list(heapq.merge(*(m for m, _ in parts))), truth
+
+
 @dataclass
 class LoadedFleet:
     """A simulated fleet written to a fresh database and derived."""
@@ -99,18 +133,26 @@ class LoadedFleet:
     truth: dict[str, Any]
 
 
+async def _derive_until(deriver: Deriver, stop: asyncio.Event) -> None:
+    """Derive whatever is dirty, as the gateway's deriver does beside the ingest."""
+    while not stop.is_set():
+        if not await deriver.run_pending(200):
+            await asyncio.sleep(0.2)
+
+
 async def load_fleet(specs: list[VehicleSpec], start: date, days: int, seed: int,
-                     heartbeat_s: int, derive_every: int = 10) -> LoadedFleet:
+                     heartbeat_s: int, derive_every: int = 10, beside: bool = False
+                     ) -> LoadedFleet:
     """Publish ``specs`` (rows every 10 s while driving) with duplicates, reordering,
     outages caught up later and a tenth of the messages held back to the end; register the
     fleet, write every message in batches of 500 through the writer, derive every
-    ``derive_every`` batches and at the end. Requires no dead letter and no derivation
-    error. The caller drops the database (``localservices.drop_database``)."""
+    ``derive_every`` batches (``beside``: continuously on a connection of its own while
+    the batches are written, as in the gateway) and at the end. Requires no dead letter
+    and no derivation error. The caller drops the database
+    (``localservices.drop_database``)."""
     t0 = time.monotonic()
-    truth = FleetTruth()
-    msgs = list(fleet_stream(specs, start, days, seed, heartbeat_s,
-                             Faults(duplicates=0.03, reorder=0.03, gaps=0.01), truth,
-                             sample_s=10))
+    msgs, truth = generate(specs, start, days, seed, heartbeat_s,
+                           Faults(duplicates=0.03, reorder=0.03, gaps=0.01), sample_s=10)
     rng = random.Random(seed)
     late = {i for i in range(len(msgs)) if rng.random() < 0.1}
     order = [m for i, m in enumerate(msgs) if i not in late] + \
@@ -125,16 +167,26 @@ async def load_fleet(specs: list[VehicleSpec], start: date, days: int, seed: int
     models = {vin: v["meta"]["model"] for vin, v in tj["vehicles"].items()}
     now = int(time.time() * 1000)
     t1 = time.monotonic()
+    t_late = t1
+    stop = asyncio.Event()
+    background = asyncio.create_task(_derive_until(deriver, stop)) if beside else None
     for n, i in enumerate(range(0, len(order), 500)):
+        if i <= len(order) - len(late) < i + 500:
+            t_late = time.monotonic()
         await writer.write_isolating([envelope(m, now, models) for m in order[i:i + 500]])
-        if n % derive_every == derive_every - 1:
+        if background is None and n % derive_every == derive_every - 1:
             await deriver.run_pending(1000)
     t2 = time.monotonic()
+    if background is not None:
+        stop.set()
+        await background
     await derive_all(deriver)
+    how = "beside" if beside else f"every {derive_every} batches"
     # shown with pytest -s: where a large fleet's load spends its time
     print(f"\nload_fleet: {len(specs)} vehicles x {days} days, {len(order):,} messages:"
-          f" generated {t1 - t0:.0f} s, written (with derivations every {derive_every}"
-          f" batches) {t2 - t1:.0f} s, final derivation {time.monotonic() - t2:.0f} s",
+          f" generated {t1 - t0:.0f} s, written (derivations {how})"
+          f" {t_late - t1:.0f} s in order and {t2 - t_late:.0f} s held back,"
+          f" final derivation {time.monotonic() - t2:.0f} s",
           flush=True)
     assert deriver.errors == 0, "every vehicle derived (errors are logged)"
     cur = await conn.execute("SELECT count(*) FROM dead_letters")
