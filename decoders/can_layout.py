@@ -8,7 +8,8 @@ shapes of the map contract).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class Layout:
     checked_range: np.ndarray  # mapped pairs whose values can leave the catalog's range
     low: np.ndarray          # per mapped pair: the catalog's range
     high: np.ndarray
+    plans: dict[bytes, Any] = field(default_factory=dict)  # decoders.can_rows, per pattern
 
 
 def layout_for(table: SignalTable, ids: tuple[int, ...]) -> Layout | None:

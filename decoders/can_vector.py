@@ -24,6 +24,7 @@ import numpy as np
 
 from decoders.can_dbc import CanModel
 from decoders.can_layout import Layout, layout_for
+from decoders.can_rows import RowPlan, plan_for
 from decoders.can_table import REFUSE, SignalTable, compile_table
 from decoders.readings import DecodeContext, Readings
 from decoders.sanity import MAX_ROWS, timestamp_problem
@@ -173,7 +174,10 @@ def _rows(layout: Layout, t: np.ndarray, value: np.ndarray, full: bool
     """Values by (column, instant); the last frame of an instant wins. ``full``: every
     mapped pair has a value."""
     step = t[1:] - t[:-1]
-    if not _any(step < 0):
+    back = _any(step < 0)
+    if full and not back:
+        return _planned(layout, t, value, plan_for(layout, step == 0))
+    if not back:
         first = np.empty(len(t), bool)
         first[:1] = True
         np.not_equal(step, 0, out=first[1:])
@@ -201,3 +205,16 @@ def _rows(layout: Layout, t: np.ndarray, value: np.ndarray, full: bool
     used = layout.used if full else \
         np.count_nonzero(~np.isnan(by_column), axis=1).nonzero()[0]
     return times, [table.columns[c] for c in used.tolist()], by_column[used], len(cell)
+
+
+def _planned(layout: Layout, t: np.ndarray, value: np.ndarray, plan: RowPlan
+             ) -> tuple[np.ndarray, list[str], np.ndarray, int] | None:
+    """``_rows`` for a full batch whose instants never go back, from its pattern's plan."""
+    if len(layout.checked_range):
+        vals = value[layout.mapped]  # every frame's values, the overwritten ones too
+        if _any((vals < layout.low) | (vals > layout.high)):
+            return None
+    out = np.empty(plan.shape[0] * plan.shape[1])
+    out.fill(np.nan)
+    out[plan.dest] = value[plan.src]
+    return t[plan.first], plan.columns, out.reshape(plan.shape), plan.count

@@ -149,3 +149,28 @@ def test_real_makers_dbcs_at_their_edge_values(maker: Any, tmp_path: Path) -> No
         single = [compare(model, [f], now) for f in frames]
         checked += got + sum(single)
     assert checked > 0
+
+
+def test_a_pattern_of_instants_is_planned_once_and_each_pattern_decodes_exactly() -> None:
+    """Batches with the same frame ids reuse one plan per pattern of shared instants; a new
+    pattern (an instant repeated, frames spread) gets its own, and every batch still equals
+    the reference."""
+    from decoders.can_layout import layout_for
+    from simulator.wire import can_frames
+    now = int(time.time() * 1000)
+    model = load_can_models().for_model("Volta EV")
+    row = {"Vehicle.TraveledDistance": 1234.5, "Vehicle.Speed": 50.0,
+           "Vehicle.CurrentLocation.Latitude": 48.1, "Vehicle.CurrentLocation.Longitude": 11.5,
+           "Vehicle.LowVoltageSystemState": "ON", "Vehicle.Exterior.AirTemperature": 4.5}
+    base = [list(f) for f in can_frames([(now - 60_000, row), (now - 59_000, row)],
+                                        "Volta EV")]
+    layout = layout_for(table_for(model), tuple(f[1] for f in base))
+    assert layout is not None
+    layout.plans.clear()
+    spread = [[now - 50_000 + 10 * i, i_d, data] for i, (_, i_d, data) in enumerate(base)]
+    one_instant = [[now - 40_000, i_d, data] for _, i_d, data in base]
+    for frames, plans in ((base, 1), ([[t + 5, i, d] for t, i, d in base], 1),
+                          (spread, 2), (one_instant, 3), (base, 3)):
+        assert compare(model, frames, now, True)
+        assert len(layout.plans) == plans
+    assert len(base) == 4 and len({f[0] for f in base}) == 2  # two frames per instant
