@@ -116,21 +116,25 @@ async def main_async(a: argparse.Namespace) -> None:
             results[f"by={by}, days"] = await _time(
                 f"by {by}, 30 d computed from the days", a.repeat,
                 lambda by=by: insights.feature_insights(conn, by, frm, to))  # type: ignore[misc]
+        results["by=version, days"] = await _time(
+            "by head-unit version, 30 d computed from the days", a.repeat,
+            lambda: version_insights(conn, "software_version", frm, to))
 
         async def refresh(ids: list[int] | None) -> None:
             async with conn.transaction():
                 await usage_windows.refresh(conn, to, ids)
         await _time("refresh of the stored periods, every vehicle", 1, lambda: refresh(None))
-        await conn.execute("ANALYZE usage_windows")
-        await conn.execute("ANALYZE feature_windows")
+        for table in ("usage_windows", "feature_windows", "version_windows",
+                      "version_feature_windows"):
+            await conn.execute(f"ANALYZE {table}".encode())
         await _time("refresh of the stored periods, 1,000 vehicles", a.repeat,
                     lambda: refresh(list(range(1, 1001))))
         for by in ("model", "segment"):
             results[f"by={by}, stored"] = await _time(
                 f"by {by}, 30 d read from the stored periods", a.repeat,
                 lambda by=by: insights.feature_insights(conn, by, frm, to))  # type: ignore[misc]
-        results["by=version"] = await _time(
-            "adoption, intensity by head-unit version", a.repeat,
+        results["by=version, stored"] = await _time(
+            "by head-unit version, 30 d read from the stored periods", a.repeat,
             lambda: version_insights(conn, "software_version", frm, to))
         results["retention"] = await _time(
             "week-N retention per cohort (1 feature)", a.repeat,

@@ -112,7 +112,7 @@ async def _rows(conn: psycopg.AsyncConnection, query: sql.SQL, by: GroupBy,
         return await cur.fetchall()
 
 
-async def _snapshot(conn: psycopg.AsyncConnection) -> None:
+async def snapshot(conn: psycopg.AsyncConnection) -> None:
     """Inside a transaction: one snapshot for every statement of an answer, and no JIT
     (the joins' row estimates are far too high: it would compile for longer, about 300 ms,
     than these queries run on a whole fleet's month)."""
@@ -154,7 +154,7 @@ async def feature_insights_from(conn: psycopg.AsyncConnection, by: GroupBy, frm:
     params = _params(frm, to, model)
     groups: dict[str, dict[str, Any]] = {}
     async with conn.transaction():
-        await _snapshot(conn)
+        await snapshot(conn)
         stored = await stored_periods(conn, frm, to)
         active = await _rows(conn, _ACTIVE, by, params, stored)
         adoption = await _rows(conn, _ADOPTION, by, params, stored)
@@ -199,7 +199,7 @@ async def retention(conn: psycopg.AsyncConnection, feature: str, by: GroupBy, gr
     """Week-N retention curves per delivery cohort (optionally of one group)."""
     params = {**_params(to, to), "feature": feature, "weeks": RETENTION_WEEKS, "group": group}
     async with conn.transaction():
-        await _snapshot(conn)
+        await snapshot(conn)
         rows = await _rows(conn, _RETENTION, by, params)
     cohorts: dict[str, dict[str, Any]] = {}
     for r in rows:

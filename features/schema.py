@@ -325,3 +325,23 @@ def usage_windows_ddl(layout: Layout) -> list[str]:
         *[f"CREATE TABLE IF NOT EXISTS {t}_{d} PARTITION OF {t} FOR VALUES IN ({d})"
           for t in ("usage_windows", "feature_windows") for d in WINDOWS],
     ]
+
+
+def version_windows_ddl(layout: Layout) -> list[str]:
+    """Per-vehicle driving and feature use over the standard periods, by software version
+    (``features.version_windows``); filled by the next refresh."""
+    return [
+        """CREATE TABLE IF NOT EXISTS version_windows (
+            window_days smallint NOT NULL, component text NOT NULL, vehicle_id int NOT NULL,
+            version text NOT NULL, drive_s double precision NOT NULL,
+            PRIMARY KEY (vehicle_id, component, version, window_days))
+            PARTITION BY LIST (window_days)""",
+        """CREATE TABLE IF NOT EXISTS version_feature_windows (
+            window_days smallint NOT NULL, component text NOT NULL, vehicle_id int NOT NULL,
+            version text NOT NULL, feature text NOT NULL, uses bigint NOT NULL,
+            seconds double precision NOT NULL,
+            PRIMARY KEY (vehicle_id, component, version, feature, window_days))
+            PARTITION BY LIST (window_days)""",
+        *[f"CREATE TABLE IF NOT EXISTS {t}_{d} PARTITION OF {t} FOR VALUES IN ({d})"
+          for t in ("version_windows", "version_feature_windows") for d in WINDOWS],
+    ]

@@ -19,6 +19,9 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
+from features import version_windows
+from features.cockpit_features import UNKNOWN
+
 WINDOWS = (7, 30, 90)
 META_KEY = "usage_windows_to"
 
@@ -70,6 +73,7 @@ async def refresh(conn: psycopg.AsyncConnection, to: date, ids: list[int] | None
             sql.Identifier(table), only("vehicle_id")), params)
     await conn.execute(_USAGE.format(ids_u=only("vehicle_id"), ids_v=only("id")), params)
     await conn.execute(_FEATURES.format(ids_f=only("vehicle_id")), params)
+    await version_windows.refresh(conn, to, WINDOWS, ids, UNKNOWN)
     if ids is None:
         await conn.execute(
             "INSERT INTO storage_meta (key, value) VALUES (%s, %s)"

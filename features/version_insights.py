@@ -19,8 +19,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from features import usage_windows
 from features.cockpit_features import UNKNOWN
-from features.insights import figures
+from features.insights import figures, snapshot, stored_periods
 
 VersionBy = Literal["software_version", "vehicle_software_version"]
 COMPONENT: dict[str, str] = {"software_version": "head_unit",
@@ -53,19 +54,45 @@ SELECT u.g, u.feature, count(*) AS adopters, sum(u.uses) AS uses,
 FROM used u JOIN driving d ON d.id = u.id AND d.g = u.g GROUP BY 1, 2"""
 
 
+# the same from the stored periods (features.version_windows: as of their last refresh)
+_STORED_CARS = """WITH cars AS NOT MATERIALIZED (SELECT id FROM vehicles
+                   WHERE %(model)s::text IS NULL OR model = %(model)s),
+  driving AS NOT MATERIALIZED (SELECT d.vehicle_id AS id, d.version AS g, d.drive_s
+              FROM version_windows d JOIN cars c ON c.id = d.vehicle_id
+              WHERE d.window_days = %(window)s AND d.component = %(component)s)"""
+
+_STORED_ACTIVE = _STORED_CARS + """
+SELECT g, count(*) AS active FROM driving GROUP BY 1"""
+
+_STORED_ADOPTION = _STORED_CARS + """
+SELECT u.version AS g, u.feature, count(*) AS adopters, sum(u.uses) AS uses,
+  sum(u.seconds) AS seconds, sum(d.drive_s) AS drive_s
+FROM version_feature_windows u JOIN driving d ON d.id = u.vehicle_id AND d.g = u.version
+WHERE u.window_days = %(window)s AND u.component = %(component)s GROUP BY 1, 2"""
+
+
 async def version_insights(conn: psycopg.AsyncConnection, by: VersionBy, frm: date, to: date,
                            model: str | None = None) -> list[dict[str, Any]]:
     """One entry per version of the component: its active vehicles and each feature's
     adoption and intensity on the days of that version (``model``: one model's vehicles)."""
+    return (await version_insights_from(conn, by, frm, to, model))[0]
+
+
+async def version_insights_from(conn: psycopg.AsyncConnection, by: VersionBy, frm: date,
+                                to: date, model: str | None = None
+                                ) -> tuple[list[dict[str, Any]], bool]:
+    """``version_insights`` and whether they were read from the stored periods (the last
+    7, 30 or 90 days ending on the day they are stored for), in one snapshot."""
     params = {"from": frm, "to": to, "model": model, "component": COMPONENT[by],
-              "unknown": UNKNOWN}
+              "unknown": UNKNOWN, "window": usage_windows.period_of(frm, to)}
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SET LOCAL jit = off")  # as in features.insights
-        await cur.execute(_ACTIVE, params)
+        await snapshot(conn)
+        stored = await stored_periods(conn, frm, to)
+        await cur.execute(_STORED_ACTIVE if stored else _ACTIVE, params)
         groups = {r["g"]: {"group": r["g"], "active": int(r["active"]), "observed": None,
                            "features": {}} for r in await cur.fetchall()}
-        await cur.execute(_ADOPTION, params)
+        await cur.execute(_STORED_ADOPTION if stored else _ADOPTION, params)
         for r in await cur.fetchall():
             groups[r["g"]]["features"][r["feature"]] = {
                 **figures(r, groups[r["g"]]["active"]), "discovery": None}
-    return [groups[k] for k in sorted(groups)]
+    return [groups[k] for k in sorted(groups)], stored

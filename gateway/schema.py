@@ -16,6 +16,7 @@ from features.schema import (
     software_history_ddl,
     usage_windows_ddl,
     vehicle_dtcs_ddl,
+    version_windows_ddl,
     visits_ddl,
 )
 from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
@@ -55,6 +56,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                                          software_history_ddl)),
     Migration(16, "feature insights: per-vehicle usage over the standard periods",
               (usage_windows_ddl,)),
+    Migration(17, "feature insights by software version over the standard periods",
+              (version_windows_ddl,)),
 )
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from features import insights, software, usage_windows
 from features.feature_usage import vehicle_feature_usage
-from features.version_insights import COMPONENT, version_insights
+from features.version_insights import COMPONENT, version_insights_from
 from localservices import drop_database
 from simulator import cells
 from simulator.fleet import make_fleet
@@ -220,16 +220,25 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
+@pytest.mark.parametrize("days", [0, 30, 7])
 @pytest.mark.parametrize("by", ["software_version", "vehicle_software_version"])
 async def test_fleet_figures_by_software_version_equal_the_truth(
-        fleet: dict[str, Any], by: str) -> None:
+        fleet: dict[str, Any], by: str, days: int) -> None:
+    """0: the whole simulated period, computed from the days; 30 and 7 days ending
+    yesterday: read from the stored periods."""
     cars: list[oracle.Car] = fleet["cars"]
-    to = fleet["as_of"]
-    frm = to - timedelta(days=DAYS - 1)
+    conn = fleet["conn"]
+    to = fleet["as_of"] - timedelta(days=1) if days else fleet["as_of"]
+    frm = to - timedelta(days=(days or DAYS) - 1)
+    if days and await usage_windows.stored_to(conn) != to:
+        async with conn.transaction():
+            await usage_windows.refresh(conn, to, None)
     component = COMPONENT[by]
     for model in (None, cars[0].model):
-        got = {g["group"]: g for g in await version_insights(
-            fleet["conn"], by, frm, to, model)}  # type: ignore[arg-type]
+        groups, stored = await version_insights_from(
+            conn, by, frm, to, model)  # type: ignore[arg-type]
+        assert stored == bool(days)
+        got = {g["group"]: g for g in groups}
         want = oracle.by_version([c for c in cars if model in (None, c.model)], component,
                                  frm, to)
         assert set(got) == set(want) and len(want) >= 2, (by, model)
@@ -245,7 +254,7 @@ async def test_fleet_figures_by_software_version_equal_the_truth(
                 assert gf["minutes"] == pytest.approx(wf["seconds"] / 60, abs=0.005), where
                 rate = wf["uses"] / (wf["drive_s"] / 3600)
                 assert gf["uses_per_drive_hour"] == pytest.approx(rate, rel=0.005), where
-    if by == "software_version":  # the update surfaced the voice assistant
+    if by == "software_version" and not days:  # the update surfaced the voice assistant
         whole = oracle.by_version(cars, component, frm, to)
         old, new = (whole[v] for v in (HU_OLD, HU_NEW))
         share = {k: g["features"][SURFACED]["adopters"] / g["active"] for k, g in
@@ -265,13 +274,20 @@ async def test_stored_periods_are_refreshed_per_vehicle(fleet: dict[str, Any]) -
     vid = (await cur.fetchone() or (0,))[0]
     await conn.execute("DELETE FROM feature_windows WHERE vehicle_id = %s", (vid,))
     await conn.execute("UPDATE usage_windows SET drive_s = 0 WHERE vehicle_id = %s", (vid,))
+    await conn.execute("DELETE FROM version_windows WHERE vehicle_id = %s", (vid,))
     want = oracle.fleet(cars, lambda c: c.model, frm, to)
+    by_version = oracle.by_version(cars, "head_unit", frm, to)
 
-    async def adopters() -> dict[str, int]:
+    async def adopters() -> tuple[dict[str, int], dict[str, int]]:
         got = await insights.feature_insights(conn, "model", frm, to)
-        return {g["group"]: sum(f["adopters"] for f in g["features"].values()) for g in got}
-    truth = {g: sum(f["adopters"] for f in w["features"].values()) for g, w in want.items()}
-    assert await adopters() != truth, "the stale rows are what is read"
+        versions, stored = await version_insights_from(conn, "software_version", frm, to)
+        assert stored
+        return ({g["group"]: sum(f["adopters"] for f in g["features"].values()) for g in got},
+                {g["group"]: g["active"] for g in versions})
+    truth = ({g: sum(f["adopters"] for f in w["features"].values()) for g, w in want.items()},
+             {g: w["active"] for g, w in by_version.items()})
+    stale = await adopters()
+    assert stale[0] != truth[0] and stale[1] != truth[1], "the stale rows are what is read"
     async with conn.transaction():
         await usage_windows.refresh(conn, to, [vid])
     assert await adopters() == truth

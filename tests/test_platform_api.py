@@ -236,6 +236,13 @@ def test_cockpit_features_and_insights(stack: tuple[Api, Gateway, dict[str, Any]
             for g in got["groups"]} == {
         k: (w["active"], {f: (x["adopters"], x["uses"]) for f, x in w["features"].items()
                           if x["adopters"]}) for k, w in want.items()}
+    got = api.get("/v1/insights/features?by=software_version")
+    want = oracle.by_version(cars, "head_unit", to - timedelta(days=29), to)
+    assert got["computed_from"] == "stored_periods"
+    assert {g["group"]: (g["active"], {k: f["adopters"] for k, f in g["features"].items()})
+            for g in got["groups"]} == {
+        k: (w["active"], {f: x["adopters"] for f, x in w["features"].items()})
+        for k, w in want.items()}
     feature = "navigation.route_guidance"
     lines = api.get(f"/v1/insights/features/{feature}/never-used").splitlines()
     never = sorted(c.vin for c in cars if feature not in c.uses)

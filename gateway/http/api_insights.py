@@ -13,7 +13,7 @@ from aiohttp import web
 
 from features import insights, software
 from features.feature_usage import vehicle_feature_usage
-from features.version_insights import COMPONENT, version_insights
+from features.version_insights import COMPONENT, version_insights_from
 from gateway.http.auth import requires
 from gateway.http.common import POOL, ok, vehicle_id
 from gateway.http.errors import problem
@@ -59,9 +59,9 @@ async def fleet_features(request: web.Request) -> web.Response:
     by = choice_param(request, "by", _BY_ANY, "model")
     model = request.query.get("model") or None
     async with request.app[POOL].connection() as conn:
-        stored = False
         if by in COMPONENT:
-            groups = await version_insights(conn, by, frm, to, model)  # type: ignore[arg-type]
+            groups, stored = await version_insights_from(
+                conn, by, frm, to, model)  # type: ignore[arg-type]
         else:
             groups, stored = await insights.feature_insights_from(
                 conn, by, frm, to, model)  # type: ignore[arg-type]

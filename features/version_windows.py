@@ -1,0 +1,73 @@
+"""Per-vehicle usage over the standard periods split by software version, kept so that the
+fleet insights by version over those periods read a few rows per vehicle instead of joining
+every day of the fleet with the version history (``features.version_insights``).
+
+Two tables for the day of the other stored periods (``features.usage_windows``, refreshed
+with them, in the same transaction): ``version_windows`` (per vehicle, component, version
+and period: seconds of driving on the days of that version, rows with driving only) and
+``version_feature_windows`` (the same and a feature: uses and seconds, rows with uses only).
+A version stands for the days given by the history (``features.software``); days before a
+vehicle's first report, and vehicles that report none, are ``unknown``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+from psycopg import sql
+
+COMPONENTS = ("head_unit", "vehicle")
+
+_MEMBERS = sql.SQL("""WITH members AS (
+  SELECT h.vehicle_id AS id, h.component, h.version AS g, h.from_day AS lo,
+         coalesce(h.to_day, 'infinity') AS hi
+  FROM software_history h WHERE h.component = ANY(%(components)s) {ids_h}
+  UNION ALL
+  SELECT v.id, k.component, 'unknown', '-infinity'::date, coalesce(min(h.from_day), 'infinity')
+  FROM vehicles v CROSS JOIN unnest(%(components)s::text[]) AS k(component)
+  LEFT JOIN software_history h ON h.vehicle_id = v.id AND h.component = k.component
+  WHERE true {ids_v} GROUP BY 1, 2)""")
+
+_DRIVING = sql.SQL("""
+INSERT INTO version_windows (window_days, component, vehicle_id, version, drive_s)
+{members}
+SELECT w.days, m.component, m.id, m.g, sum(u.drive_s)
+FROM members m
+JOIN daily_usage u ON u.vehicle_id = m.id AND u.day >= m.lo AND u.day < m.hi
+JOIN unnest(%(windows)s::int[]) AS w(days) ON u.day > %(to)s::date - w.days
+WHERE u.day > %(to)s::date - %(longest)s AND u.day <= %(to)s {ids_u}
+GROUP BY 1, 2, 3, 4 HAVING sum(u.drive_s) > 0""")
+
+_FEATURES = sql.SQL("""
+INSERT INTO version_feature_windows
+  (window_days, component, vehicle_id, version, feature, uses, seconds)
+{members}
+SELECT w.days, m.component, m.id, m.g, f.feature, sum(f.uses), sum(f.seconds)
+FROM members m
+JOIN feature_days f ON f.vehicle_id = m.id AND f.day >= m.lo AND f.day < m.hi
+JOIN unnest(%(windows)s::int[]) AS w(days) ON f.day > %(to)s::date - w.days
+WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s AND f.feature <> %(unknown)s
+  {ids_f}
+GROUP BY 1, 2, 3, 4, 5 HAVING sum(f.uses) > 0""")
+
+
+async def refresh(conn: psycopg.AsyncConnection, to: date, windows: tuple[int, ...],
+                  ids: list[int] | None, unknown: str) -> None:
+    """Recompute the periods (``windows``, in days) ending on ``to`` of ``ids`` (None: every
+    vehicle); ``unknown``: the feature name of events no feature claims (not counted).
+    Run inside the caller's transaction."""
+    only = sql.SQL("AND {} = ANY(%(ids)s)") if ids is not None else None
+
+    def where(column: str) -> sql.Composable:
+        return only.format(sql.Identifier(*column.split("."))) if only is not None \
+            else sql.SQL("")
+    params = {"to": to, "windows": list(windows), "longest": max(windows), "ids": ids,
+              "components": list(COMPONENTS), "unknown": unknown}
+    for table in ("version_windows", "version_feature_windows"):
+        await conn.execute(sql.SQL("DELETE FROM {} WHERE true {}").format(
+            sql.Identifier(table), where("vehicle_id")), params)
+    members = _MEMBERS.format(ids_h=where("h.vehicle_id"), ids_v=where("v.id"))
+    # the vehicles' filter on the days too: the planner then reads only their rows
+    await conn.execute(_DRIVING.format(members=members, ids_u=where("u.vehicle_id")), params)
+    await conn.execute(_FEATURES.format(members=members, ids_f=where("f.vehicle_id")), params)
