@@ -124,8 +124,7 @@ async def main_async(a: argparse.Namespace) -> None:
             async with conn.transaction():
                 await usage_windows.refresh(conn, to, ids)
         await _time("refresh of the stored periods, every vehicle", 1, lambda: refresh(None))
-        for table in ("usage_windows", "feature_windows", "version_windows",
-                      "version_feature_windows"):
+        for table in usage_windows.TABLES:
             await conn.execute(f"ANALYZE {table}".encode())
         await _time("refresh of the stored periods, 1,000 vehicles", a.repeat,
                     lambda: refresh(list(range(1, 1001))))

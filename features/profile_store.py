@@ -92,8 +92,7 @@ async def refresh_due(conn: psycopg.AsyncConnection, today: date) -> int:
                 " AS m(v, t) WHERE d.vehicle_id = m.v AND d.marked_at = m.t",
                 ([m[0] for m in marks], [m[1] for m in marks]))
         if marker != today.isoformat():
-            for table in ("profile_snapshots", "usage_windows", "feature_windows",
-                          "version_windows", "version_feature_windows"):
+            for table in ("profile_snapshots", *usage_windows.TABLES):
                 await conn.execute(f"ANALYZE {table}".encode())  # their size just changed
         return done
     finally:

@@ -23,6 +23,8 @@ from features import version_windows
 from features.cockpit_features import UNKNOWN
 
 WINDOWS = (7, 30, 90)
+# every table a refresh rewrites
+TABLES = ("usage_windows", "feature_windows", *version_windows.TABLES)
 META_KEY = "usage_windows_to"
 
 _ONLY_IDS = sql.SQL("AND {} = ANY(%(ids)s)")
@@ -65,15 +67,18 @@ async def stored_to(conn: psycopg.AsyncConnection) -> date | None:
 async def refresh(conn: psycopg.AsyncConnection, to: date, ids: list[int] | None) -> None:
     """Recompute the periods ending on ``to`` of ``ids`` (None: every vehicle, and ``to``
     becomes the stored day). Run inside the caller's transaction."""
-    def only(column: str) -> sql.Composable:
-        return _ONLY_IDS.format(sql.Identifier(column)) if ids is not None else sql.SQL("")
-    params = {"to": to, "windows": list(WINDOWS), "longest": max(WINDOWS), "ids": ids}
-    for table in ("usage_windows", "feature_windows"):
+    def only(column: str) -> sql.Composable:  # "alias.column" or "column"
+        return _ONLY_IDS.format(sql.Identifier(*column.split("."))) if ids is not None \
+            else sql.SQL("")
+    params = {"to": to, "windows": list(WINDOWS), "longest": max(WINDOWS), "ids": ids,
+              "components": list(version_windows.COMPONENTS), "unknown": UNKNOWN}
+    for table in TABLES:
         await conn.execute(sql.SQL("DELETE FROM {} WHERE true {}").format(
             sql.Identifier(table), only("vehicle_id")), params)
     await conn.execute(_USAGE.format(ids_u=only("vehicle_id"), ids_v=only("id")), params)
     await conn.execute(_FEATURES.format(ids_f=only("vehicle_id")), params)
-    await version_windows.refresh(conn, to, WINDOWS, ids, UNKNOWN)
+    for statement in version_windows.statements(only):
+        await conn.execute(statement, params)
     if ids is None:
         await conn.execute(
             "INSERT INTO storage_meta (key, value) VALUES (%s, %s)"

@@ -12,12 +12,12 @@ vehicle's first report, and vehicles that report none, are ``unknown``.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
 
-import psycopg
 from psycopg import sql
 
 COMPONENTS = ("head_unit", "vehicle")
+TABLES = ("version_windows", "version_feature_windows")
 
 _MEMBERS = sql.SQL("""WITH members AS (
   SELECT h.vehicle_id AS id, h.component, h.version AS g, h.from_day AS lo,
@@ -52,22 +52,11 @@ WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s AND f.feature <> %(
 GROUP BY 1, 2, 3, 4, 5 HAVING sum(f.uses) > 0""")
 
 
-async def refresh(conn: psycopg.AsyncConnection, to: date, windows: tuple[int, ...],
-                  ids: list[int] | None, unknown: str) -> None:
-    """Recompute the periods (``windows``, in days) ending on ``to`` of ``ids`` (None: every
-    vehicle); ``unknown``: the feature name of events no feature claims (not counted).
-    Run inside the caller's transaction."""
-    only = sql.SQL("AND {} = ANY(%(ids)s)") if ids is not None else None
-
-    def where(column: str) -> sql.Composable:
-        return only.format(sql.Identifier(*column.split("."))) if only is not None \
-            else sql.SQL("")
-    params = {"to": to, "windows": list(windows), "longest": max(windows), "ids": ids,
-              "components": list(COMPONENTS), "unknown": unknown}
-    for table in ("version_windows", "version_feature_windows"):
-        await conn.execute(sql.SQL("DELETE FROM {} WHERE true {}").format(
-            sql.Identifier(table), where("vehicle_id")), params)
-    members = _MEMBERS.format(ids_h=where("h.vehicle_id"), ids_v=where("v.id"))
+def statements(only: Callable[[str], sql.Composable]) -> list[sql.Composed]:
+    """The inserts of a refresh (after its delete of ``TABLES``' rows), ``only(column)``
+    filtering on the refreshed vehicles; run by ``features.usage_windows.refresh`` with its
+    parameters (and ``components``, ``unknown``)."""
+    members = _MEMBERS.format(ids_h=only("h.vehicle_id"), ids_v=only("v.id"))
     # the vehicles' filter on the days too: the planner then reads only their rows
-    await conn.execute(_DRIVING.format(members=members, ids_u=where("u.vehicle_id")), params)
-    await conn.execute(_FEATURES.format(members=members, ids_f=where("f.vehicle_id")), params)
+    return [_DRIVING.format(members=members, ids_u=only("u.vehicle_id")),
+            _FEATURES.format(members=members, ids_f=only("f.vehicle_id"))]
