@@ -29,6 +29,27 @@ def proc_cpu(pid: int) -> float:
     return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and everything below it, exited children included (what
+    it reaped): e.g. a PostgreSQL server with its backends, which come and go."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+
+    def total(p: int) -> float:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        own = sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+        return own + sum(total(c) for c in children.get(p, []))
+    return total(pid)
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's resident-set high-water mark."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -25,7 +25,9 @@ from gateway.mqtt import codec as mc
 WINDOW = 500  # QoS 1 publishes awaiting their PUBACK
 
 
-class _Publisher(asyncio.Protocol):
+class PublisherProtocol(asyncio.Protocol):
+    """Counts PUBACKs; ``room`` holds one slot per publish awaiting its PUBACK."""
+
     def __init__(self) -> None:
         self.buf = bytearray()
         self.acked = 0
@@ -55,15 +57,21 @@ class _Publisher(asyncio.Protocol):
             self.connack.set_exception(ConnectionError(str(exc)))
 
 
+async def connect(url: str) -> tuple[asyncio.Transport, PublisherProtocol]:
+    """An MQTT 5 connection with a clean session, ready to publish."""
+    u = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_connection(PublisherProtocol,
+                                                      u.hostname or "127.0.0.1", u.port or 1883)
+    transport.write(mc.connect_packet(f"loadgen-{uuid.uuid4().hex[:8]}", 60, True, 0, 65535))
+    await proto.connack
+    return transport, proto
+
+
 async def publish(url: str, messages: Iterator[Message], rate: float | None = None) -> dict[
         str, float]:
     """Send everything at QoS 1; returns counts and seconds (until the last PUBACK)."""
-    u = urlsplit(url)
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_connection(_Publisher, u.hostname or "127.0.0.1",
-                                                      u.port or 1883)
-    transport.write(mc.connect_packet(f"loadgen-{uuid.uuid4().hex[:8]}", 60, True, 0, 65535))
-    await proto.connack
+    transport, proto = await connect(url)
     started = time.perf_counter()
     sent = 0
     for topic, payload in messages:

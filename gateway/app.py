@@ -41,6 +41,15 @@ async def run_migrations(settings: Settings) -> Layout:
     async with await connect(settings.db_url, application="gateway-migrate") as conn:
         layout = await migrate(conn, settings.storage)  # type: ignore[arg-type]
         await apply_policy(conn, layout.timescale, storage_policy(settings))
+        cur = await conn.execute("SHOW autovacuum")
+        row = await cur.fetchone()
+        if row and row[0] != "on":
+            # measured: with no statistics on a new week's partition the derivations' cached
+            # plans scan it whole, and derivations run ~10x slower
+            log.warning("autovacuum is off on this PostgreSQL server: new partitions and"
+                        " chunks are never analyzed and derivations slow down about tenfold;"
+                        " turn autovacuum on (the default), or ANALYZE samples every few"
+                        " minutes")
         return layout
 
 

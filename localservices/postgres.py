@@ -40,8 +40,10 @@ class PostgresServer:
     Run as the postgres user when we are root (initdb refuses to run as root). Otherwise the
     settings of a fresh ``initdb``, like the system server's."""
 
-    def __init__(self, bin_dir: Path, preload: str = "timescaledb", fsync: bool = False) -> None:
+    def __init__(self, bin_dir: Path, preload: str = "timescaledb", fsync: bool = False,
+                 settings: dict[str, str] | None = None) -> None:
         self.bin = bin_dir
+        self.settings = settings or {}  # more server settings, e.g. shared_buffers
         self.preload = preload
         self.fsync = fsync  # on for benchmarks beside the system server, off for tests
         self.port = free_port()
@@ -70,6 +72,8 @@ class PostgresServer:
                    "-c", "max_connections=200", "-c", "timescaledb.telemetry_level=off"]
         if self.preload:
             options += ["-c", f"shared_preload_libraries={self.preload}"]
+        for key, value in self.settings.items():
+            options += ["-c", f"{key}={value}"]
         log = (self.dir / "server.log").open("wb")
         self.proc = subprocess.Popen([*self._as, str(self.bin / "postgres"), "-D",
                                       str(self.data), *options], stdout=log,

@@ -60,3 +60,18 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
         gw.stop()
         if sim.poll() is None:
             sim.kill()
+
+
+@pytest.mark.both_layouts
+def test_a_server_without_autovacuum_is_named_at_start(broker: Broker, db_url: str,
+                                                       tmp_path: Path) -> None:
+    """Without autovacuum a new partition never gets statistics and derivations slow down
+    tenfold: the operator is told at start-up (the system server here runs without it, the
+    tests' own TimescaleDB server with it)."""
+    gw = Gateway(broker.url, db_url, tmp_path)
+    gw.start()
+    try:
+        off = query(db_url, "SHOW autovacuum")[0][0] == "off"
+        assert ("autovacuum is off on this PostgreSQL server" in gw.log.read_text()) == off
+    finally:
+        gw.stop()
