@@ -232,7 +232,7 @@ class Soak:
             row = self.conn.execute(
                 "SELECT (SELECT value FROM storage_meta WHERE key = 'profiles_as_of')"
                 " = current_date::text, (SELECT extract(epoch FROM min(xact_start))"
-                " FROM pg_stat_activity WHERE application_name = 'gateway-derive'"
+                " FROM pg_stat_activity WHERE application_name = 'gateway-refresh'"
                 " AND xact_start < now() - interval '1 second')").fetchone()
             assert row is not None
             if row[1] is not None:

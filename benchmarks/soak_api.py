@@ -101,6 +101,11 @@ class ApiReader(threading.Thread):
         return ((samples[-1][2] - samples[0][2]) / (samples[-1][0] - samples[0][0]),
                 max(d[3] for d in samples))
 
+    def visible_p99(self, phase: str) -> float | None:
+        """p99 of the vehicle -> API-visible lag in the phase (None: no sample)."""
+        lags = self.visible_lag.get(phase)
+        return _pct(lags, 99) if lags else None
+
     def _probe(self, conn: http.client.HTTPConnection, car: int) -> None:
         status, body, _ = self._get(conn, f"/v1/vehicles/{vin(car)}")
         if status != 200:
