@@ -1,29 +1,31 @@
 """The fleet soak: how many cars one box carries, with everything on.
 
-    .venv/bin/python -m benchmarks.soak [--cars 1000000] [--peak-s 40] [--carried-s 120]
+    .venv/bin/python -m benchmarks.soak [--cars 1000000] [--carried-cars 10000]
+        [--peak-s 40] [--carried-s 120] [--server timescaledb|own|system]
 
 One gateway (derivations, profile snapshots, events on; the shipped defaults), its own
-Mosquitto with the project's config and its own database on the local PostgreSQL, all on
-this machine's cores with two publisher processes (``soak_load.py``). In order:
+Mosquitto with the project's config, its own PostgreSQL server (with TimescaleDB by
+default; autovacuum on, fsync on), and two publisher processes (``soak_load.py``), all on
+this machine's cores. In order:
 
-1. **Registry**: ``--cars`` vehicles registered (five time zones, the simulator's models),
-   with ``--history-days`` of daily usage, feature use and software history made in SQL,
-   so the date change has a fleet's worth of profiles and periods to recompute.
-2. **Night**: every car parked, a heartbeat every 15 minutes (``--night-s``).
-3. **Commute peak of the whole fleet**: 30 % of the cars drive at once, each sending a
-   10-second window every 10 s, in four wire formats, with duplicates and catch-ups
-   (``--peak-s``); then the backlog drains. The rate the gateway took is what one box
-   carries.
-4. **Carried peak**: the fleet that rate carries (80 % of it) at the same peak share for
-   ``--carried-s``: the lag vehicle -> committed and -> visible in the API at a load the
-   box can hold.
-5. **Date change**: the refresh of every vehicle's profiles and stored periods, as the
+1. **Registry**: ``--cars`` vehicles registered (five time zones, the simulator's models,
+   300 dealers), with ``--history-days`` of daily usage, feature use and software history
+   made in SQL, so the date change has a fleet's worth of profiles and periods to redo.
+2. **The carried fleet's day**: ``--carried-cars`` cars, a night (every car parked, a
+   heartbeat every 15 minutes, ``--night-s``) and a commute peak (30 % driving, a
+   10-second window every 10 s each, in four wire formats, with duplicates and catch-ups,
+   ``--carried-s``): the lag vehicle -> committed and -> visible in the API, and how far
+   the derivations fall behind, at a load the box should hold; then the derivations alone
+   until they caught up (their rate and CPU per pass).
+3. **The whole fleet's night and peak** (``--night-s``, ``--peak-s``); the backlog then
+   drains. The rate the gateway took is what one box ingests.
+4. **Date change**: the refresh of every vehicle's profiles and stored periods, as the
    gateway runs it when the UTC date changes.
-6. **Export** of every profile over HTTP.
+5. **Export** of every profile over HTTP.
 
-The API is read during 2-4 (profiles, a dealer's worklist, the events feed, and probes of
-driving cars' last sample). CPU per component per phase comes from /proc; database size
-per car-day from the growth of the database over the rows stored.
+The API is read throughout (profiles, a dealer's worklist, the events feed, and probes of
+driving cars' last sample). CPU per component per phase comes from /proc; storage per
+sample row from the growth of the raw tables.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import psycopg
 from benchmarks.harness import cpu_of, peak_rss_mb, proc_cpu, tree_cpu
 from benchmarks.insights import FEATURES, GENERATE
 from benchmarks.soak_api import ApiReader
-from benchmarks.soak_load import PEAK_SHARE, fleet_rate
+from benchmarks.soak_load import PEAK_SHARE, WIRE_OF, catching_up, drives, fleet_rate
 from benchmarks.soak_report import Outcome, print_report
 from benchmarks.soak_templates import make_templates
 from gateway.schema import migrate
@@ -68,8 +70,10 @@ SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
 # the system server here has it off, and then new partitions are never analyzed),
 # a quarter of the memory as shared buffers
 SERVER_SETTINGS = {"shared_buffers": "4GB", "max_wal_size": "8GB", "autovacuum": "on"}
-PROBES = [3, 50, 70, 288, 1004, 1050, 1270, 2003, 2041, 2088]  # driving, not catching up
-WIRE_RANGES = [("msgpack", 0, 45), ("json", 45, 65), ("can", 65, 95), ("pb", 95, 100)]
+# cars polled through the API for the lag to visibility: driving at the peak, sending
+# windows (not protobuf records), not offline; within the carried fleet
+PROBES = [c for c in range(0, 10_000, 97) if drives(c, PEAK_SHARE) and WIRE_OF[c % 100] != "pb"
+          and not catching_up(c)][:10]
 
 
 async def _migrate(url: str) -> None:
@@ -81,15 +85,15 @@ def register(conn: psycopg.Connection[Any], cars: int, days: int) -> float:
     """Vehicles and their history, generated in SQL; returns the seconds it took."""
     t0 = time.perf_counter()
     tpl = make_templates()
-    model = "CASE " + " ".join(f"WHEN c %% 100 < {hi} THEN '{tpl[w].model}'"
-                               for w, _, hi in WIRE_RANGES) + " END"
-    power = "CASE " + " ".join(f"WHEN c %% 100 < {hi} THEN '{tpl[w].powertrain}'"
-                               for w, _, hi in WIRE_RANGES) + " END"
+    # a car's wire format is WIRE_OF[c % 100]: register it with that format's model
+    models = "ARRAY[" + ", ".join(f"'{tpl[w].model}'" for w in WIRE_OF) + "]"
+    powers = "ARRAY[" + ", ".join(f"'{tpl[w].powertrain}'" for w in WIRE_OF) + "]"
     zones = "ARRAY[" + ", ".join(f"'{z}'" for z in ZONES) + "]"
     conn.execute(f"""
         INSERT INTO vehicles (vin, registered, model, powertrain, timezone, delivered_on,
             owner_id, dealer_id, activity)
-        SELECT 'SXAKW' || lpad(c::text, 12, '0'), true, {model}, {power},
+        SELECT 'SXAKW' || lpad(c::text, 12, '0'), true, ({models})[1 + c %% 100],
+               ({powers})[1 + c %% 100],
                ({zones})[1 + (c / 7) %% {len(ZONES)}], current_date - (c * 37) %% 1500,
                'owner-' || c, 'dealer-' || c %% 300, 'active'
         FROM generate_series(0, %(n)s - 1) c ORDER BY c""".encode(), {"n": cars})
@@ -312,12 +316,13 @@ class Soak:
         self.api.phase = "after"
         profiles, export_s = self.export()
         rows = self.scalar("SELECT count(*) FROM samples")
+        raw = self.raw_bytes() - raw0
         assert self.gw.proc is not None
         print_report(self.a, self.report, self.api, Outcome(
             catch_up=catch_up, settle_s=settle, profiles=profiles, export_s=export_s,
-            raw_per_row=(self.raw_bytes() - raw0) / max(rows, 1),
+            raw_per_row=raw / max(rows, 1),
             derived_bytes=self.scalar("SELECT pg_database_size(current_database())") - size0
-            - (self.raw_bytes() - raw0),
+            - raw,
             pending=self.scalar("SELECT count(DISTINCT vehicle_id) FROM dirty_hours"),
             gateway_rss_mb=peak_rss_mb(self.gw.proc.pid)))
 

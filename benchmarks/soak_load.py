@@ -42,6 +42,11 @@ def fleet_rate(cars: int, share: float) -> float:
     return driving + cars * (1 - share) * MSG_PER_CAR_S["parked"]
 
 
+def drives(car: int, share: float) -> bool:
+    """Whether the car is among the ``share`` of the fleet driving."""
+    return car % 1000 < round(share * 1000)
+
+
 def catching_up(car: int) -> bool:
     """Whether the car is offline for the first half of the run (its catch-up comes later)."""
     return car % 200 == 7
@@ -75,7 +80,7 @@ async def run(a: argparse.Namespace) -> dict[str, float]:
     """Publish the slice for ``a.seconds`` seconds from ``a.start``."""
     templates: dict[str, CarTemplates] = make_templates()
     cars = np.arange(a.part, a.cars, a.parts)
-    driving = cars % 1000 < round(a.driving * 1000)
+    driving = np.array([drives(c, a.driving) for c in cars.tolist()], dtype=bool)
     by_offset = [cars[driving & (cars % 10 == o)].tolist() for o in range(10)]
     parked = cars[~driving]
     transport, proto = await connect(a.url)

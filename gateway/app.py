@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,53 +108,60 @@ def derive_settings(s: Settings) -> DeriveSettings:
         visit_minutes=s.visit_minutes, silent_hours=s.silent_hours)
 
 
+async def _on_own_connection(settings: Settings, metrics: Metrics, application: str,
+                             what: str, work: Callable[[psycopg.AsyncConnection],
+                                                       Awaitable[None]]) -> None:
+    """Run ``work`` forever on a connection of its own; when the database goes away it is
+    counted, logged as ``what`` paused, and started again on a new connection in 5 s."""
+    while True:
+        try:
+            async with await connect(settings.db_url, application=application) as conn:
+                await work(conn)
+        except (psycopg.Error, OSError) as exc:
+            metrics.db_errors.labels("transient").inc()
+            log.warning("%s paused: %s", what, exc)
+            await asyncio.sleep(5)
+
+
 async def _refresh_forever(settings: Settings, metrics: Metrics) -> None:
     """Served profiles and stored periods, and the days of silent vehicles, every
     ``profile_refresh_s`` on a connection of their own: at the date change the refresh of
     every vehicle takes minutes at fleet scale (468 s for 1,000,000 cars, measured), and
     the derivations must not wait for it."""
     rules = derive_settings(settings)
-    while True:
-        try:
-            async with await connect(settings.db_url, application="gateway-refresh") as conn:
-                deriver = Deriver(conn, rules)  # only settles silent vehicles' days
-                while True:
-                    n = await profile_store.refresh_due(conn, datetime.now(UTC).date())
-                    metrics.profiles_refreshed.inc(n)
-                    emitted = deriver.events_emitted
-                    await deriver.settle_by_clock(datetime.now(UTC))
-                    metrics.feed_events.inc(deriver.events_emitted - emitted)
-                    await asyncio.sleep(settings.profile_refresh_s)
-        except (psycopg.Error, OSError) as exc:
-            metrics.db_errors.labels("transient").inc()
-            log.warning("profile refresh paused: %s", exc)
-            await asyncio.sleep(5)
+
+    async def refresh(conn: psycopg.AsyncConnection) -> None:
+        deriver = Deriver(conn, rules)  # only settles silent vehicles' days
+        while True:
+            n = await profile_store.refresh_due(conn, datetime.now(UTC).date())
+            metrics.profiles_refreshed.inc(n)
+            emitted = deriver.events_emitted
+            await deriver.settle_by_clock(datetime.now(UTC))
+            metrics.feed_events.inc(deriver.events_emitted - emitted)
+            await asyncio.sleep(settings.profile_refresh_s)
+    await _on_own_connection(settings, metrics, "gateway-refresh", "profile refresh", refresh)
 
 
 async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
     rules = derive_settings(settings)
-    while True:
-        try:
-            async with await connect(settings.db_url, application="gateway-derive") as conn:
-                deriver = Deriver(conn, rules)
-                while True:
-                    started = time.perf_counter()
-                    emitted, errors = deriver.events_emitted, deriver.errors
-                    done = await deriver.run_pending(200)
-                    metrics.derivation_errors.inc(deriver.errors - errors)
-                    metrics.derived.inc(done)
-                    metrics.feed_events.inc(deriver.events_emitted - emitted)
-                    cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
-                    row = await cur.fetchone()
-                    metrics.derive_pending.set(row[0] if row else 0)
-                    if done:
-                        metrics.derive_seconds.observe(time.perf_counter() - started)
-                    else:
-                        await asyncio.sleep(settings.derive_interval_s)
-        except (psycopg.Error, OSError) as exc:
-            metrics.db_errors.labels("transient").inc()
-            log.warning("derivations paused: %s", exc)
-            await asyncio.sleep(5)
+
+    async def derive(conn: psycopg.AsyncConnection) -> None:
+        deriver = Deriver(conn, rules)
+        while True:
+            started = time.perf_counter()
+            emitted, errors = deriver.events_emitted, deriver.errors
+            done = await deriver.run_pending(200)
+            metrics.derivation_errors.inc(deriver.errors - errors)
+            metrics.derived.inc(done)
+            metrics.feed_events.inc(deriver.events_emitted - emitted)
+            cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
+            row = await cur.fetchone()
+            metrics.derive_pending.set(row[0] if row else 0)
+            if done:
+                metrics.derive_seconds.observe(time.perf_counter() - started)
+            else:
+                await asyncio.sleep(settings.derive_interval_s)
+    await _on_own_connection(settings, metrics, "gateway-derive", "derivations", derive)
 
 
 async def run_gateway(settings: Settings) -> None:
