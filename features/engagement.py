@@ -85,9 +85,9 @@ async def add(conn: psycopg.AsyncConnection, owner_id: str, events: list[Engagem
     for e in events:
         cur = await conn.execute(
             "INSERT INTO owner_engagement (event_id, owner_id, type, at, vin) VALUES"
-            " (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+            " (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
             (e.event_id, survivor, e.type, e.at, e.vin))
-        if cur.rowcount != 1:
+        if await cur.fetchone() is None:
             continue
         new += 1
         await _mark(conn, survivor, e.vin, e.at)

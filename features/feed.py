@@ -23,9 +23,9 @@ async def emit(conn: psycopg.AsyncConnection, key: str, kind: FeedType, vehicle_
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
     cur = await conn.execute(
         "INSERT INTO feed_events (key, type, vehicle_id, occurred_at, payload)"
-        " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (key) DO NOTHING",
+        " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (key) DO NOTHING RETURNING 1",
         (key, kind, vehicle_id, occurred_at, json.dumps(payload, default=str)))
-    return cur.rowcount == 1
+    return await cur.fetchone() is not None  # (in pipeline mode rowcount is not known yet)
 
 
 def at_ms(t_ms: int) -> datetime:

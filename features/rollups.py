@@ -46,18 +46,25 @@ def local_day(t_ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(t_ms / 1000, tz).date()
 
 
-async def _anchor(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool) -> int:
-    op, agg, lim = ("<", "max", -DAY_MS) if before else (">=", "min", DAY_MS)
-    lo, hi = sorted((t_ms, t_ms + lim))
-    cur = await conn.execute(
-        f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
-        f" WHERE vehicle_id = %s AND ts {op} to_timestamp(%s / 1000.0)"
-        " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
-        " AND ignition = ANY(%s)",
-        (vid, t_ms, lo, hi, list(IGNITION_OFF)),
-    )
-    row = await cur.fetchone()
-    return int(row[0]) if row and row[0] is not None else t_ms + lim
+async def _region(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, hi_ms: int) -> Region:
+    """From the last ignition-off sample before ``lo_ms`` to the first at or after ``hi_ms``
+    (a day beyond when there is none): both asked before either is read, so that in
+    pipeline mode they share one round trip."""
+    ends = [(lo_ms, "<", "max", -DAY_MS), (hi_ms, ">=", "min", DAY_MS)]
+    curs = []
+    for t_ms, op, agg, lim in ends:
+        lo, hi = sorted((t_ms, t_ms + lim))
+        curs.append(await conn.execute(
+            f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
+            f" WHERE vehicle_id = %s AND ts {op} to_timestamp(%s / 1000.0)"
+            " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
+            " AND ignition = ANY(%s)",
+            (vid, t_ms, lo, hi, list(IGNITION_OFF))))
+    found = []
+    for cur, (t_ms, _, _, lim) in zip(curs, ends, strict=True):
+        row = await cur.fetchone()
+        found.append(int(row[0]) if row and row[0] is not None else t_ms + lim)
+    return Region(found[0], found[1])
 
 
 async def load_samples(conn: psycopg.AsyncConnection, vid: int, lo_ms: int,
@@ -82,7 +89,7 @@ async def recompute_region(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, 
                            tz: ZoneInfo, rules: TripRules) -> tuple[Region, set[date]]:
     """Redo trips and energy events around [lo_ms, hi_ms]; return the region and the local
     days whose daily usage must be recomputed."""
-    region = Region(await _anchor(conn, vid, lo_ms, True), await _anchor(conn, vid, hi_ms, False))
+    region = await _region(conn, vid, lo_ms, hi_ms)
     s = await load_samples(conn, vid, region.lo_ms, region.hi_ms)
     trips, _dropped = segment(s, rules)
     trips = [t for t in trips if region.lo_ms < t.start_ms <= region.hi_ms]
@@ -149,7 +156,8 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
     day_list = sorted(present)
     lo = day_bounds(day_list[0], tz)[0]
     hi = day_bounds(day_list[-1], tz)[1]
-    cur = await conn.execute(
+    # the three reads are asked before any is read: one round trip in pipeline mode
+    trips_cur = await conn.execute(
         "SELECT local_day, sum(km), sum(drive_s), count(*), max(max_speed), sum(above_90_s),"
         " sum(night_s), sum(harsh_brakes), sum(harsh_accels), sum(fuel_used_pct),"
         " sum(energy_used_pct),"
@@ -157,16 +165,16 @@ async def recompute_days(conn: psycopg.AsyncConnection, vid: int, days: set[date
         "   AND (start_local_hour BETWEEN 6 AND 8 OR start_local_hour BETWEEN 16 AND 18))"
         " FROM trips WHERE vehicle_id = %s AND local_day = ANY(%s) GROUP BY 1",
         (vid, day_list))
-    trip_agg = {r[0]: r[1:] for r in await cur.fetchall()}
-    cur = await conn.execute(
+    energy_cur = await conn.execute(
         "SELECT local_day, count(*) FILTER (WHERE kind = 'refuel'),"
         " count(*) FILTER (WHERE kind = 'charge') FROM energy_events"
         " WHERE vehicle_id = %s AND local_day = ANY(%s) GROUP BY 1", (vid, day_list))
-    energy = {r[0]: r[1:] for r in await cur.fetchall()}
     cur = await conn.execute(
         "SELECT (ts AT TIME ZONE %s)::date, type, count(*) FROM cockpit_events"
         " WHERE vehicle_id = %s AND ts >= to_timestamp(%s / 1000.0)"
         " AND ts < to_timestamp(%s / 1000.0) GROUP BY 1, 2", (tz.key, vid, lo, hi))
+    trip_agg = {r[0]: r[1:] for r in await trips_cur.fetchall()}
+    energy = {r[0]: r[1:] for r in await energy_cur.fetchall()}
     domains = load_catalog().event_domains
     cockpit: dict[date, dict[str, int]] = {}
     for day, kind, n in await cur.fetchall():

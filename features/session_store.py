@@ -45,24 +45,32 @@ def capacity(model: str | None) -> tuple[float, float]:
     return float(tank), float(kwh)
 
 
-async def _bound(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool) -> int:
-    """The nearest sample beyond ``t_ms`` that reports not charging, or a fuel level while
-    not charging (a car without a battery): looked for within reach (the usual case, one
-    short index range), then without limit (a car silent for days, a long session)."""
+async def _ask_bound(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool,
+                     near: bool) -> psycopg.AsyncCursor[Any]:
+    """Ask for the nearest sample beyond ``t_ms`` that reports not charging, or a fuel level
+    while not charging (a car without a battery); ``near``: within reach only."""
     op, agg, reach = ("<", "max", -REACH_MS) if before else (">", "min", REACH_MS)
     lo, hi = sorted((t_ms, t_ms + reach))
-    for near in (True, False):
-        cur = await conn.execute(
-            f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
-            f" WHERE vehicle_id = %(v)s AND ts {op} to_timestamp(%(t)s / 1000.0)"
-            " AND (NOT %(near)s OR (ts >= to_timestamp(%(lo)s / 1000.0)"
-            " AND ts <= to_timestamp(%(hi)s / 1000.0)))"
-            " AND is_charging IS DISTINCT FROM 1 AND (fuel_pct IS NOT NULL OR is_charging = 0)",
-            {"v": vid, "t": t_ms, "near": near, "lo": lo, "hi": hi})
-        row = await cur.fetchone()
-        if row and row[0] is not None:
-            return int(row[0])
-    return t_ms + reach
+    return await conn.execute(
+        f"SELECT (extract(epoch FROM {agg}(ts)) * 1000)::bigint FROM samples"
+        f" WHERE vehicle_id = %(v)s AND ts {op} to_timestamp(%(t)s / 1000.0)"
+        " AND (NOT %(near)s OR (ts >= to_timestamp(%(lo)s / 1000.0)"
+        " AND ts <= to_timestamp(%(hi)s / 1000.0)))"
+        " AND is_charging IS DISTINCT FROM 1 AND (fuel_pct IS NOT NULL OR is_charging = 0)",
+        {"v": vid, "t": t_ms, "near": near, "lo": lo, "hi": hi})
+
+
+async def _bound(conn: psycopg.AsyncConnection, vid: int, t_ms: int, before: bool,
+                 near: psycopg.AsyncCursor[Any]) -> int:
+    """The bound on one side from the answer ``near`` to the search within reach (the usual
+    case, one short index range), else searched without limit (a car silent for days, a
+    long session)."""
+    row = await near.fetchone()
+    if not (row and row[0] is not None):
+        row = await (await _ask_bound(conn, vid, t_ms, before, False)).fetchone()
+    if row and row[0] is not None:
+        return int(row[0])
+    return t_ms + (-REACH_MS if before else REACH_MS)
 
 
 async def _load(conn: psycopg.AsyncConnection, vid: int, lo_ms: int, hi_ms: int
@@ -88,11 +96,14 @@ async def recompute_sessions(conn: psycopg.AsyncConnection, vid: int, lo_ms: int
         "SELECT EXISTS (SELECT 1 FROM samples WHERE vehicle_id = %s"
         " AND ts >= to_timestamp(%s / 1000.0) AND ts <= to_timestamp(%s / 1000.0)"
         " AND (fuel_pct IS NOT NULL OR is_charging IS NOT NULL))", (vid, lo_ms, hi_ms))
+    # the bounds are asked before the answer is read: one round trip in pipeline mode
+    near_lo = await _ask_bound(conn, vid, lo_ms, True, True)
+    near_hi = await _ask_bound(conn, vid, hi_ms, False, True)
     row = await cur.fetchone()
     if not (row and row[0]):
         return
-    lo = await _bound(conn, vid, lo_ms, True)
-    hi = await _bound(conn, vid, hi_ms, False)
+    lo = await _bound(conn, vid, lo_ms, True, near_lo)
+    hi = await _bound(conn, vid, hi_ms, False, near_hi)
     s = await _load(conn, vid, lo, hi)
     found = [x for x in charging_sessions(s) if x.start_ms > lo] + \
         [x for x in refuels(s) if x.end_ms > lo]

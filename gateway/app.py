@@ -142,11 +142,16 @@ async def _refresh_forever(settings: Settings, metrics: Metrics) -> None:
     await _on_own_connection(settings, metrics, "gateway-refresh", "profile refresh", refresh)
 
 
-async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
+async def _derive_forever(settings: Settings, metrics: Metrics, shard: tuple[int, int]
+                          ) -> None:
+    """One deriver on a connection of its own, taking the vehicles of ``shard`` (k, n): the
+    ``derive_connections`` derivers of a process use n database backends at once, and the
+    database's work of one overlaps this process's work of another."""
     rules = derive_settings(settings)
+    k, n = shard
 
     async def derive(conn: psycopg.AsyncConnection) -> None:
-        deriver = Deriver(conn, rules)
+        deriver = Deriver(conn, rules, shard=shard)
         while True:
             started = time.perf_counter()
             emitted, errors = deriver.events_emitted, deriver.errors
@@ -154,14 +159,16 @@ async def _derive_forever(settings: Settings, metrics: Metrics) -> None:
             metrics.derivation_errors.inc(deriver.errors - errors)
             metrics.derived.inc(done)
             metrics.feed_events.inc(deriver.events_emitted - emitted)
-            cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
-            row = await cur.fetchone()
-            metrics.derive_pending.set(row[0] if row else 0)
+            if k == 0:  # every vehicle waiting, whichever deriver takes it
+                cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM dirty_hours")
+                row = await cur.fetchone()
+                metrics.derive_pending.set(row[0] if row else 0)
             if done:
                 metrics.derive_seconds.observe(time.perf_counter() - started)
             else:
                 await asyncio.sleep(settings.derive_interval_s)
-    await _on_own_connection(settings, metrics, "gateway-derive", "derivations", derive)
+    await _on_own_connection(settings, metrics, f"gateway-derive-{k + 1}-of-{n}",
+                             "derivations", derive)
 
 
 async def run_gateway(settings: Settings) -> None:
@@ -218,7 +225,9 @@ async def run_gateway(settings: Settings) -> None:
             tg.create_task(source.run())
             tg.create_task(pipeline.run())
             if settings.derive:
-                tg.create_task(_derive_forever(settings, metrics))
+                n = settings.derive_connections
+                for k in range(n):
+                    tg.create_task(_derive_forever(settings, metrics, (k, n)))
                 tg.create_task(_refresh_forever(settings, metrics))
             tg.create_task(Deliverer(settings.db_url, metrics).run())
             if not layout.timescale:

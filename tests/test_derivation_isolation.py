@@ -49,3 +49,27 @@ async def test_a_failing_vehicle_is_isolated_and_retried_with_backoff() -> None:
             assert (await cur.fetchone()) == (0,)
     finally:
         drop_database(url)
+
+
+async def test_derivers_on_several_connections_share_the_vehicles_by_id() -> None:
+    start = date.today() - timedelta(days=3)
+    truth = FleetTruth()
+    messages = list(fleet_stream(make_fleet(4, 2, start, 7), start, 2, 7, 900, Faults(), truth))
+    url = create_database()
+    try:
+        async with await connect(url) as conn, await connect(url) as other:
+            await ingest(BatchWriter(conn, await migrate(conn)), messages)
+            cur = await conn.execute("SELECT id FROM vehicles ORDER BY id")
+            ids = [r[0] for r in await cur.fetchall()]
+            odd = Deriver(other, DeriveSettings(), shard=(1, 2))
+            assert await odd.run_pending(1000) == len([i for i in ids if i % 2])
+            cur = await conn.execute("SELECT DISTINCT vehicle_id FROM dirty_hours ORDER BY 1")
+            assert [r[0] for r in await cur.fetchall()] == [i for i in ids if i % 2 == 0]
+            even = Deriver(conn, DeriveSettings(), shard=(0, 2))
+            assert await even.run_pending(1000) == len([i for i in ids if i % 2 == 0])
+            cur = await conn.execute("SELECT count(*) FROM dirty_hours")
+            assert (await cur.fetchone()) == (0,)
+            cur = await conn.execute("SELECT count(DISTINCT vehicle_id) FROM daily_usage")
+            assert (await cur.fetchone()) == (len(ids),)
+    finally:
+        drop_database(url)
