@@ -1,13 +1,15 @@
 """Derivation passes per second, with one or several derivation connections, side by side.
 
     .venv/bin/python -m benchmarks.derive_rate [--vehicles 600] [--days 2]
-        [--connections 1,2,3] [--rounds 3] [--server timescaledb|own|system]
+        [--variants 1plain,1,2,3] [--rounds 3] [--server timescaledb|own|system]
 
 A simulated fleet is written in-process and derived once; then, in alternating rounds, each
 vehicle's newest hour with data is marked dirty again (the steady state of a running
 gateway: one new hour per vehicle, a drive or a parked car's heartbeat) and derived by
 ``n`` derivers on ``n`` connections, each taking its share of the vehicles, as the gateway
-does. Prints passes/s, this process's CPU and the PostgreSQL server's CPU per pass.
+does ("3": three connections; "1plain": one, without pipeline mode, each statement waiting
+for its answer). Prints passes/s, this process's CPU and the PostgreSQL server's CPU per
+pass, and each variant's rate as a ratio to the first's.
 """
 
 from __future__ import annotations
@@ -55,16 +57,18 @@ async def _load(db: str, vehicles: int, days: int) -> None:
     await conn.close()
 
 
-async def _round(db: str, n: int, server_pid: int | None) -> tuple[float, int, float, float]:
-    """Mark each vehicle's newest hour dirty, derive with ``n`` connections: (seconds,
-    passes, this process's CPU s, the server's CPU s)."""
+async def _round(db: str, variant: str, server_pid: int | None
+                 ) -> tuple[float, int, float, float]:
+    """Mark each vehicle's newest hour dirty, derive as ``variant`` says: (seconds, passes,
+    this process's CPU s, the server's CPU s)."""
+    n, pipelined = int(variant.removesuffix("plain")), not variant.endswith("plain")
     setup = await connect(db)
     await setup.execute(
         "INSERT INTO dirty_hours (vehicle_id, hour) SELECT vehicle_id,"
         " (extract(epoch FROM max(ts)) * 1000)::bigint / 3600000 FROM samples GROUP BY 1"
         " ON CONFLICT DO NOTHING")
     conns = [await connect(db) for _ in range(n)]
-    derivers = [Deriver(c, derive_settings(Settings()), shard=(k, n))
+    derivers = [Deriver(c, derive_settings(Settings()), shard=(k, n), pipelined=pipelined)
                 for k, c in enumerate(conns)]
     cpu0, pg0, t0 = time.process_time(), tree_cpu(server_pid) if server_pid else 0.0, \
         time.perf_counter()
@@ -83,6 +87,12 @@ async def _until_clean(d: Deriver) -> int:
     return total
 
 
+def _name(variant: str) -> str:
+    n = int(variant.removesuffix("plain"))
+    return f"{n} connection{'s' if n > 1 else ''}" + \
+        (", no pipeline" if variant.endswith("plain") else ", pipelined")
+
+
 async def run(a: argparse.Namespace) -> None:
     """Load, then time the rounds and print."""
     server = None
@@ -98,21 +108,21 @@ async def run(a: argparse.Namespace) -> None:
     try:
         await _load(db, a.vehicles, a.days)
         pid = server.proc.pid if server and server.proc else None
-        variants = [int(x) for x in a.connections.split(",")]
-        results: dict[int, list[tuple[float, int, float, float]]] = {n: [] for n in variants}
+        variants = a.variants.split(",")
+        results: dict[str, list[tuple[float, int, float, float]]] = {v: [] for v in variants}
         for r in range(a.rounds):
             for n in variants:
                 results[n].append(await _round(db, n, pid))
                 wall, done, cpu, pg = results[n][-1]
-                print(f"  round {r + 1}, {n} connection(s): {done} passes in {wall:.2f} s"
+                print(f"  round {r + 1}, {_name(n)}: {done} passes in {wall:.2f} s"
                       f" = {done / wall:,.0f}/s; gateway CPU {cpu / done * 1e3:.2f} ms,"
                       f" PostgreSQL CPU {pg / done * 1e3:.2f} ms per pass")
         base = median(d / w for w, d, _, _ in results[variants[0]])
         print(f"\nmedian of {a.rounds} rounds ({os.cpu_count()} cores, server: {a.server}):")
         for n in variants:
             rate = median(d / w for w, d, _, _ in results[n])
-            print(f"  {n} connection(s): {rate:,.0f} passes/s ({rate / base:.2f}x of"
-                  f" {variants[0]}); gateway CPU"
+            print(f"  {_name(n)}: {rate:,.0f} passes/s ({rate / base:.2f}x the first);"
+                  f" gateway CPU"
                   f" {median(c / d for _, d, c, _ in results[n]) * 1e3:.2f} ms, PostgreSQL"
                   f" {median(p / d for _, d, _, p in results[n]) * 1e3:.2f} ms per pass")
     finally:
@@ -126,7 +136,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vehicles", type=int, default=600)
     p.add_argument("--days", type=int, default=2)
-    p.add_argument("--connections", default="1,2,3")
+    p.add_argument("--variants", default="1plain,1,2,3",
+                   help="comma-separated: connections, 'plain' appended for no pipeline mode")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--server", choices=["timescaledb", "own", "system"],
                    default="timescaledb")

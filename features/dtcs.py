@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -64,19 +65,22 @@ def codes_by_day(reports: Iterable[Report], tz: ZoneInfo) -> dict[date, list[str
     return {d: sorted(c) for d, c in sorted(days.items())}
 
 
-async def load_reports(conn: psycopg.AsyncConnection, vid: int) -> list[Report]:
-    """The vehicle's reports in time order."""
-    cur = await conn.execute(
+async def ask_reports(conn: psycopg.AsyncConnection, vid: int) -> psycopg.AsyncCursor[Any]:
+    """Send the read of the vehicle's reports in time order (in pipeline mode: without
+    waiting)."""
+    return await conn.execute(
         "SELECT (extract(epoch FROM ts) * 1000)::bigint, codes FROM dtc_reports"
         " WHERE vehicle_id = %s ORDER BY ts", (vid,))
-    return [(int(t), tuple(c)) for t, c in await cur.fetchall()]
 
 
 async def refresh(conn: psycopg.AsyncConnection, vid: int, tz: ZoneInfo,
-                  conditions: dict[date, dict[str, object]]) -> None:
+                  conditions: dict[date, dict[str, object]],
+                  asked: psycopg.AsyncCursor[Any] | None = None) -> None:
     """Rewrite the vehicle's code histories and add each day's codes to its condition
-    aggregates (``conditions``, changed in place) under ``DTC_KEY``."""
-    reports = await load_reports(conn, vid)
+    aggregates (``conditions``, changed in place) under ``DTC_KEY`` (``asked``: the read
+    of the reports sent before by ``ask_reports``)."""
+    cur = asked or await ask_reports(conn, vid)
+    reports = [(int(t), tuple(c)) for t, c in await cur.fetchall()]
     if not reports:
         return
     for day, codes in codes_by_day(reports, tz).items():

@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from features.prediction import Rate, driving_rate, predict
-from features.reminder_store import load_book
+from features.reminder_store import ask_book, read_book
 from features.service import ServiceRecord, ServiceStatus, evaluate, load_rules
 
 _VEHICLE_COLS = (
@@ -80,12 +80,22 @@ class DailySeries:
     engine_hours: dict[date, float] = field(default_factory=dict)
 
 
-async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date) -> DailySeries:
-    """The vehicle's days up to ``upto``, for the last two years."""
-    cur = await conn.execute(
+Asked = psycopg.AsyncCursor[Any]  # a statement sent, its answer not read yet
+
+
+async def ask_daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date) -> Asked:
+    """Send the read of ``daily_series`` (in pipeline mode: without waiting)."""
+    return await conn.execute(
         "SELECT day, km, odometer_km, conditions, engine_hours FROM daily_usage"
         " WHERE vehicle_id = %s AND day > %s AND day <= %s",
         (vid, upto - timedelta(days=730), upto))
+
+
+async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date,
+                       asked: Asked | None = None) -> DailySeries:
+    """The vehicle's days up to ``upto``, for the last two years (``asked``: the read sent
+    before by ``ask_daily_series``)."""
+    cur = asked or await ask_daily_series(conn, vid, upto)
     out = DailySeries()
     for day, k, o, c, h in await cur.fetchall():
         if h is not None:
@@ -104,19 +114,30 @@ def rate_as_of(km_by_day: dict[date, float]) -> Callable[[date], Rate | None]:
     return lambda day: driving_rate(km_by_day, first, day) if first else None
 
 
+async def ask_position(conn: psycopg.AsyncConnection, vid: int
+                       ) -> tuple[psycopg.AsyncCursor[dict[str, Any]], Asked]:
+    """Send the reads of ``service_position`` (in pipeline mode: without waiting)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT vin, model, powertrain, timezone, delivered_on, owner_id, dealer_id,"
+        " last_sample_at, odometer_km FROM vehicles WHERE id = %s", (vid,))
+    return cur, await ask_book(conn, vid)
+
+
 async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: str = "UTC",
-                           series: DailySeries | None = None
+                           series: DailySeries | None = None,
+                           asked: tuple[psycopg.AsyncCursor[dict[str, Any]], Asked] | None
+                           = None
                            ) -> tuple[ServiceStatus | None, list[ServiceRecord], dict[str, Any]]:
     """The service status as of the vehicle's latest data (each item with its predicted
     due date), its service book and registry entry; ``series``: the vehicle's days up to
-    that day when the caller already read them."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT vin, model, powertrain, timezone, delivered_on, owner_id, dealer_id,"
-            " last_sample_at, odometer_km FROM vehicles WHERE id = %s", (vid,))
-        v = await cur.fetchone()
+    that day when the caller already read them; ``asked``: the reads sent before by
+    ``ask_position``."""
+    vehicle_cur, book_cur = asked or await ask_position(conn, vid)
+    v = await vehicle_cur.fetchone()
+    await vehicle_cur.close()
     assert v is not None
-    book = await load_book(conn, vid)
+    book = await read_book(book_cur)
     if v["delivered_on"] is None or v["last_sample_at"] is None or v["odometer_km"] is None:
         return None, book, v
     as_of: date = v["last_sample_at"].astimezone(ZoneInfo(v["timezone"] or default_tz)).date()

@@ -43,11 +43,15 @@ class VehicleRef:
     advisor_id: str | None
 
 
-async def load_book(conn: psycopg.AsyncConnection, vid: int) -> list[ServiceRecord]:
-    """The vehicle's service book."""
-    cur = await conn.execute(
+async def ask_book(conn: psycopg.AsyncConnection, vid: int) -> psycopg.AsyncCursor[Any]:
+    """Send the read of the vehicle's service book (in pipeline mode: without waiting)."""
+    return await conn.execute(
         "SELECT id, done_on, odometer_km, items, engine_hours FROM service_records"
         " WHERE vehicle_id = %s ORDER BY done_on, odometer_km, id", (vid,))
+
+
+async def read_book(cur: psycopg.AsyncCursor[Any]) -> list[ServiceRecord]:
+    """The service book asked by ``ask_book``."""
     return [ServiceRecord(i, d, km, tuple(items), h)
             for i, d, km, items, h in await cur.fetchall()]
 

@@ -10,7 +10,13 @@ from typing import Any
 import psycopg
 
 from features import dtcs, reminder_lifecycle, reminder_store, visit_store
-from features.queries import daily_series, rate_as_of, service_position
+from features.queries import (
+    ask_daily_series,
+    ask_position,
+    daily_series,
+    rate_as_of,
+    service_position,
+)
 from features.reminder_store import VehicleRef
 from features.reminders import VisitDay
 from features.service import RANK, to_json
@@ -20,12 +26,23 @@ async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample
                        settled_to: date, default_tz: str, disagreement_km: float,
                        visit_minutes: float) -> int:
     """Run in the vehicle's derivation transaction; returns the feed events emitted."""
+    # the reads that no step below writes to are sent first, and answered with the first
+    # read of the visits: one round trip in pipeline mode. One read of the days up to the
+    # latest data day serves both the position and the announcements (which stop at
+    # ``settled_to`` on their own)
+    upto = last_sample_at.astimezone(v.tz).date()
+    series_cur = await ask_daily_series(conn, v.id, upto)
+    reports_cur = await dtcs.ask_reports(conn, v.id)
+    position_cur = await ask_position(conn, v.id)
+    reported_cur = await conn.execute(
+        "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
+        " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
+        " ORDER BY ts DESC LIMIT 1", (v.id, last_sample_at))
     emitted = await visit_store.record_visits(conn, v, settled_to, visit_minutes)
-    # one read of the days up to the latest data day serves both the position and the
-    # announcements (which stop at ``settled_to`` on their own)
-    series = await daily_series(conn, v.id, last_sample_at.astimezone(v.tz).date())
-    await dtcs.refresh(conn, v.id, v.tz, series.conditions)
-    status, book, _ = await service_position(conn, v.id, default_tz, series)
+    series = await daily_series(conn, v.id, upto, series_cur)
+    await dtcs.refresh(conn, v.id, v.tz, series.conditions, reports_cur)
+    status, book, _ = await service_position(conn, v.id, default_tz, series, position_cur)
+    rep = await reported_cur.fetchone()
     if status is None:
         return emitted
     emitted += await reminder_store.announce(conn, v, book, series.odometer, settled_to,
@@ -44,11 +61,6 @@ async def service_pass(conn: psycopg.AsyncConnection, v: VehicleRef, last_sample
     condition_day = await _condition_items(conn, v.id, snapshot)
     if condition_day is not None:
         next_date = condition_day
-    cur = await conn.execute(
-        "SELECT distance_to_service_km FROM samples WHERE vehicle_id = %s"
-        " AND ts > %s - interval '7 days' AND distance_to_service_km IS NOT NULL"
-        " ORDER BY ts DESC LIMIT 1", (v.id, last_sample_at))
-    rep = await cur.fetchone()
     reported = float(rep[0]) if rep else None
     ours = next((i.remaining_km for i in status.items if i.name == "inspection"), None)
     snapshot["reported_distance_to_service_km"] = reported
