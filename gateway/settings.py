@@ -85,7 +85,7 @@ class Settings:
                            " ingest-only replica)")
     derive_interval_s: int = setting(2, "derivation", "how often derivations look for new"
                                      " data", 1, 3600)
-    derive_connections: int = setting(2, "derivation", "database connections deriving side by"
+    derive_connections: int = setting(1, "derivation", "database connections deriving side by"
                                       " side in this process, each taking its share of the"
                                       " vehicles (by id)", 1, 32)
     profile_refresh_s: int = setting(60, "derivation", "how often served profiles of vehicles"
