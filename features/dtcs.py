@@ -79,7 +79,7 @@ async def refresh(conn: psycopg.AsyncConnection, vid: int, tz: ZoneInfo,
     """Rewrite the vehicle's code histories and add each day's codes to its condition
     aggregates (``conditions``, changed in place) under ``DTC_KEY`` (``asked``: the read
     of the reports sent before by ``ask_reports``)."""
-    cur = asked or await ask_reports(conn, vid)
+    cur = asked if asked is not None else await ask_reports(conn, vid)
     reports = [(int(t), tuple(c)) for t, c in await cur.fetchall()]
     if not reports:
         return

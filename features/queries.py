@@ -95,7 +95,7 @@ async def daily_series(conn: psycopg.AsyncConnection, vid: int, upto: date,
                        asked: Asked | None = None) -> DailySeries:
     """The vehicle's days up to ``upto``, for the last two years (``asked``: the read sent
     before by ``ask_daily_series``)."""
-    cur = asked or await ask_daily_series(conn, vid, upto)
+    cur = asked if asked is not None else await ask_daily_series(conn, vid, upto)
     out = DailySeries()
     for day, k, o, c, h in await cur.fetchall():
         if h is not None:
@@ -133,7 +133,7 @@ async def service_position(conn: psycopg.AsyncConnection, vid: int, default_tz: 
     due date), its service book and registry entry; ``series``: the vehicle's days up to
     that day when the caller already read them; ``asked``: the reads sent before by
     ``ask_position``."""
-    vehicle_cur, book_cur = asked or await ask_position(conn, vid)
+    vehicle_cur, book_cur = asked if asked is not None else await ask_position(conn, vid)
     v = await vehicle_cur.fetchone()
     await vehicle_cur.close()
     assert v is not None
