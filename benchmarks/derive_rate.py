@@ -19,24 +19,21 @@ import asyncio
 import os
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from statistics import median
 
-from benchmarks.harness import tree_cpu
+from benchmarks.harness import SERVER_CHOICES, server_of_choice, tree_cpu
 from features.engine import Deriver
 from gateway.app import derive_settings
 from gateway.schema import migrate
 from gateway.settings import Settings
-from localservices import create_database, drop_database, use_server
-from localservices.postgres import PostgresServer, timescaledb_bin
+from localservices import create_database, drop_database
 from simulator.fleet import make_fleet
 from simulator.stream import Faults
-from tests.direct_ingest import derive_all, envelope, generate, register_fleet
+from tests.direct_ingest import derive_all, generate, ingest, register_fleet
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
 SERVER_SETTINGS = {"shared_buffers": "1GB", "autovacuum": "on"}
-SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 async def _load(db: str, vehicles: int, days: int) -> None:
@@ -46,10 +43,7 @@ async def _load(db: str, vehicles: int, days: int) -> None:
     conn = await connect(db)
     layout = await migrate(conn)
     await register_fleet(conn, truth.to_json()["vehicles"])
-    writer = BatchWriter(conn, layout)
-    now = int(time.time() * 1000)
-    for i in range(0, len(msgs), 500):
-        await writer.write_isolating([envelope(m, now) for m in msgs[i:i + 500]])
+    await ingest(BatchWriter(conn, layout), msgs)
     await conn.execute("ANALYZE")
     await derive_all(Deriver(conn, derive_settings(Settings())))
     await conn.execute("ANALYZE")
@@ -72,19 +66,12 @@ async def _round(db: str, variant: str, server_pid: int | None
                 for k, c in enumerate(conns)]
     cpu0, pg0, t0 = time.process_time(), tree_cpu(server_pid) if server_pid else 0.0, \
         time.perf_counter()
-    done = await asyncio.gather(*(_until_clean(d) for d in derivers))
+    done = await asyncio.gather(*(derive_all(d) for d in derivers))
     wall = time.perf_counter() - t0
     cpu, pg = time.process_time() - cpu0, (tree_cpu(server_pid) - pg0) if server_pid else 0.0
     for c in [*conns, setup]:
         await c.close()
     return wall, sum(done), cpu, pg
-
-
-async def _until_clean(d: Deriver) -> int:
-    total = 0
-    while (done := await d.run_pending(200)):
-        total += done
-    return total
 
 
 def _name(variant: str) -> str:
@@ -95,15 +82,7 @@ def _name(variant: str) -> str:
 
 async def run(a: argparse.Namespace) -> None:
     """Load, then time the rounds and print."""
-    server = None
-    if a.server != "system":
-        bin_dir = timescaledb_bin() if a.server == "timescaledb" else SYSTEM_BIN
-        if bin_dir is None:
-            raise SystemExit("TimescaleDB is not built: bash scripts/setup.sh")
-        server = PostgresServer(bin_dir, "timescaledb" if a.server == "timescaledb" else "",
-                                fsync=True, settings=SERVER_SETTINGS)
-        server.start()
-        use_server(server.admin_url)
+    server = server_of_choice(a.server, SERVER_SETTINGS)
     db = create_database("tg_derive_rate")
     try:
         await _load(db, a.vehicles, a.days)
@@ -139,8 +118,7 @@ def main() -> None:
     p.add_argument("--variants", default="1plain,1,2,3",
                    help="comma-separated: connections, 'plain' appended for no pipeline mode")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--server", choices=["timescaledb", "own", "system"],
-                   default="timescaledb")
+    p.add_argument("--server", choices=SERVER_CHOICES, default="timescaledb")
     asyncio.run(run(p.parse_args()))
 
 

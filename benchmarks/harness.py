@@ -20,7 +20,35 @@ from pathlib import Path
 
 import psycopg
 
-from localservices import ROOT, Broker, Gateway, create_database, drop_database, wait_until
+from localservices import (
+    ROOT,
+    Broker,
+    Gateway,
+    create_database,
+    drop_database,
+    use_server,
+    wait_until,
+)
+from localservices.postgres import PostgresServer, timescaledb_bin
+
+SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
+SERVER_CHOICES = ("timescaledb", "own", "system")
+
+
+def server_of_choice(choice: str, settings: dict[str, str]) -> PostgresServer | None:
+    """A PostgreSQL server of the benchmark's own, started with fsync on and ``settings``,
+    where new databases now go: "timescaledb" (with TimescaleDB preloaded) or "own"
+    (without); None for "system" (the machine's server)."""
+    if choice == "system":
+        return None
+    bin_dir = timescaledb_bin() if choice == "timescaledb" else SYSTEM_BIN
+    if bin_dir is None:
+        raise SystemExit("TimescaleDB is not built: bash scripts/setup.sh")
+    server = PostgresServer(bin_dir, "timescaledb" if choice == "timescaledb" else "",
+                            fsync=True, settings=settings)
+    server.start()
+    use_server(server.admin_url)
+    return server
 
 
 def proc_cpu(pid: int) -> float:

@@ -44,7 +44,14 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.harness import cpu_of, peak_rss_mb, proc_cpu, tree_cpu
+from benchmarks.harness import (
+    SERVER_CHOICES,
+    cpu_of,
+    peak_rss_mb,
+    proc_cpu,
+    server_of_choice,
+    tree_cpu,
+)
 from benchmarks.insights import FEATURES, GENERATE
 from benchmarks.soak_api import ApiReader
 from benchmarks.soak_load import PEAK_SHARE, WIRE_OF, catching_up, drives, fleet_rate
@@ -57,15 +64,12 @@ from localservices import (
     Gateway,
     create_database,
     drop_database,
-    use_server,
     wait_until,
 )
-from localservices.postgres import PostgresServer, timescaledb_bin
 from timeseries.db import connect
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Shanghai", "America/Los_Angeles",
          "Asia/Tokyo"]
-SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
 # a database server as production would run it on this box: autovacuum on (the default;
 # the system server here has it off, and then new partitions are never analyzed),
 # a quarter of the memory as shared buffers
@@ -128,15 +132,7 @@ class Soak:
 
     def __init__(self, work: Path, a: argparse.Namespace) -> None:
         self.a = a
-        self.server: PostgresServer | None = None
-        if a.server != "system":
-            bin_dir = timescaledb_bin() if a.server == "timescaledb" else SYSTEM_BIN
-            if bin_dir is None:
-                raise SystemExit("TimescaleDB is not built: bash scripts/setup.sh")
-            self.server = PostgresServer(bin_dir, (a.server == "timescaledb" and "timescaledb")
-                                         or "", fsync=True, settings=SERVER_SETTINGS)
-            self.server.start()
-            use_server(self.server.admin_url)
+        self.server = server_of_choice(a.server, SERVER_SETTINGS)
         self.broker = Broker(work / "broker")
         self.broker.start()
         self.db = create_database("tg_soak")
@@ -338,7 +334,7 @@ def main() -> None:
     p.add_argument("--carried-cars", type=int, default=10_000,
                    help="the fleet whose day must hold every goal on this box")
     p.add_argument("--drain-max-s", type=int, default=1200)
-    p.add_argument("--server", choices=["timescaledb", "own", "system"], default="timescaledb",
+    p.add_argument("--server", choices=SERVER_CHOICES, default="timescaledb",
                    help="a PostgreSQL server of its own with TimescaleDB (default) or without,"
                         " or the system server")
     a = p.parse_args()

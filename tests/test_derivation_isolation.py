@@ -9,17 +9,22 @@ from features.engine import BACKOFF_FIRST_S, Deriver, DeriveSettings
 from gateway.schema import migrate
 from localservices import create_database, drop_database
 from simulator.fleet import make_fleet
-from simulator.stream import Faults, fleet_stream
+from simulator.stream import Faults, Outgoing, fleet_stream
 from simulator.truth import FleetTruth
-from tests.direct_ingest import ingest
+from tests.direct_ingest import derive_all, ingest
 from timeseries.db import connect
 from timeseries.writer import BatchWriter
 
 
+def _messages(cars: int, days: int, seed: int) -> list[Outgoing]:
+    """A small simulated fleet's messages, its days ending the day before yesterday."""
+    start = date.today() - timedelta(days=days + 1)
+    return list(fleet_stream(make_fleet(cars, days, start, seed), start, days, seed, 900,
+                             Faults(), FleetTruth()))
+
+
 async def test_a_failing_vehicle_is_isolated_and_retried_with_backoff() -> None:
-    start = date.today() - timedelta(days=3)
-    truth = FleetTruth()
-    messages = list(fleet_stream(make_fleet(4, 2, start, 7), start, 2, 7, 900, Faults(), truth))
+    messages = _messages(4, 2, 7)
     url = create_database()
     try:
         async with await connect(url) as conn:
@@ -52,9 +57,7 @@ async def test_a_failing_vehicle_is_isolated_and_retried_with_backoff() -> None:
 
 
 async def test_derivers_on_several_connections_share_the_vehicles_by_id() -> None:
-    start = date.today() - timedelta(days=3)
-    truth = FleetTruth()
-    messages = list(fleet_stream(make_fleet(4, 2, start, 7), start, 2, 7, 900, Faults(), truth))
+    messages = _messages(4, 2, 7)
     url = create_database()
     try:
         async with await connect(url) as conn, await connect(url) as other:
@@ -76,19 +79,14 @@ async def test_derivers_on_several_connections_share_the_vehicles_by_id() -> Non
 
 
 async def test_pipeline_mode_derives_the_same_as_statement_by_statement() -> None:
-    start = date.today() - timedelta(days=4)
-    truth = FleetTruth()
-    messages = list(fleet_stream(make_fleet(6, 3, start, 11), start, 3, 11, 900, Faults(),
-                                 truth))
+    messages = _messages(6, 3, 11)
     derived: list[dict[str, list[tuple[object, ...]]]] = []
     for pipelined in (True, False):
         url = create_database()
         try:
             async with await connect(url) as conn:
                 await ingest(BatchWriter(conn, await migrate(conn)), messages)
-                deriver = Deriver(conn, DeriveSettings(), pipelined=pipelined)
-                while await deriver.run_pending(1000):
-                    pass
+                await derive_all(Deriver(conn, DeriveSettings(), pipelined=pipelined))
                 tables = {}
                 for name, query in DERIVED.items():
                     cur = await conn.execute(query)
