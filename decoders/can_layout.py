@@ -59,6 +59,10 @@ class Layout:
     checked_range: np.ndarray  # mapped pairs whose values can leave the catalog's range
     low: np.ndarray          # per mapped pair: the catalog's range
     high: np.ndarray
+    looked_up: np.ndarray | None  # pairs of booleans and named values, looked up (None:
+    #                               some is too wide, or the batch is multiplexed)
+    lookup_at: np.ndarray    # ... where each one's raw 0 is in the table's lookup
+    lookup_nan: bool         # ... some of them may be named not available
     plans: dict[bytes, Any] = field(default_factory=dict)  # decoders.can_rows, per pattern
 
 
@@ -105,6 +109,10 @@ def _build(table: SignalTable, ids: tuple[int, ...]) -> Layout | None:
     rounded = np.flatnonzero((floats[:, 3] > 0) & (floats[:, 6] != 1.0))
     named = np.flatnonzero(table.named[entry])
     mapped = np.flatnonzero(col >= 0)
+    looked_up = np.union1d(np.flatnonzero(kind == BOOL), named)
+    lookup_at = table.lookup_base[entry[looked_up]]
+    lookup_ok = not any(len(sel) for sel, _, _ in levels) and len(mapped) == len(entry) \
+        and bool((lookup_at >= 0).all())
     return Layout(
         table, idx, table.length[m], int(table.length[m].max()), len(others),
         2 * idx[fpos] + ints[:, 0],
@@ -121,4 +129,6 @@ def _build(table: SignalTable, ids: tuple[int, ...]) -> Layout | None:
         mapped, col[mapped],
         fpos[mapped], np.unique(col[mapped]), np.flatnonzero(np.isfinite(
             table.low[col[mapped]]) | np.isfinite(table.high[col[mapped]])),
-        table.low[col[mapped]], table.high[col[mapped]])
+        table.low[col[mapped]], table.high[col[mapped]],
+        looked_up=looked_up if lookup_ok else None, lookup_at=lookup_at,
+        lookup_nan=bool(table.lookup_nan[entry[looked_up]].any()))

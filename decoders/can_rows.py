@@ -27,6 +27,7 @@ class RowPlan:
     first: np.ndarray    # frames (among the compiled ones) that start an instant
     src: np.ndarray      # pairs whose value survives, in the order of ``dest``
     dest: np.ndarray     # flat position of each in the (columns, instants) array
+    dense: np.ndarray | None  # every cell has a value: the pair of each cell, in order
     shape: tuple[int, int]
     columns: list[str]
     count: int
@@ -56,5 +57,10 @@ def _plan(layout: Layout, same: np.ndarray) -> RowPlan:
     used = layout.used
     row = np.searchsorted(used, cell // width)
     columns = [layout.table.columns[c] for c in used.tolist()]
-    return RowPlan(np.flatnonzero(first), layout.mapped[pick], row * width + cell % width,
-                   (len(used), width), columns, len(cell))
+    src, dest = layout.mapped[pick], row * width + cell % width
+    dense = None
+    if len(dest) == len(used) * width:
+        dense = np.empty(len(dest), np.intp)
+        dense[dest] = src
+    return RowPlan(np.flatnonzero(first), src, dest, dense, (len(used), width), columns,
+                   len(cell))

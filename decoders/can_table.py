@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from decoders.can_dbc import CanModel
+from decoders.can_lookup import lookup_tables
 from decoders.catalog import load_catalog
 
 FLOAT, BOOL, ENUM, MUX_ONLY = 0, 1, 2, 3
@@ -55,7 +56,13 @@ class SignalTable:
     high: np.ndarray
     max_depth: int
     reference_only: frozenset[int]
+    lookup: np.ndarray         # stored values of narrow entries (decoders.can_lookup)
+    lookup_base: np.ndarray    # per entry: where its raw 0 is in ``lookup`` (-1: computed)
+    lookup_nan: np.ndarray     # per entry: some looked-up value is NaN (not available)
     layouts: dict[tuple[int, ...], Any] = field(default_factory=dict, compare=False)
+    templates: dict[int, list[Any]] = field(default_factory=dict, compare=False)  # by
+    #                  byte length of the frames array (decoders.can_template)
+    sightings: set[int] = field(default_factory=set, compare=False)  # ... lengths seen
 
 
 def _reason_not_compiled(message: Any, model: CanModel) -> str | None:
@@ -155,19 +162,25 @@ def compile_table(model: CanModel) -> SignalTable:
     specs = [catalog[n] for n in names]
     choice[np.iinfo(np.int64).max] = np.nan  # a sentinel above every key
     keys = np.array(sorted(choice), np.int64)
+    bit_fields = np.array(bits, np.uint64).reshape(-1, 3)
+    int_fields = np.array(ints, np.int64).reshape(-1, 6)
+    float_fields = np.array(floats, np.float64).reshape(-1, 7)
+    is_named = np.array(named, bool)
+    choice_values = np.array([choice[k] for k in keys.tolist()], np.float64)
+    lookup, lookup_base, lookup_nan = lookup_tables(
+        bit_fields, int_fields, float_fields, is_named, keys, choice_values, (BOOL, ENUM),
+        CHOICE_BITS, REFUSE)
     return SignalTable(
         np.array(ids, np.int64), np.array(length, np.int64), np.array(first, np.intp),
-        np.array(count, np.intp), np.array(bits, np.uint64).reshape(-1, 3),
-        np.array(ints, np.int64).reshape(-1, 6),
-        np.array(floats, np.float64).reshape(-1, 7), np.array(mux_values, np.int64),
-        np.array(named, bool), keys,
-        np.array([choice[k] for k in keys.tolist()], np.float64),
+        np.array(count, np.intp), bit_fields, int_fields, float_fields,
+        np.array(mux_values, np.int64), is_named, keys, choice_values,
         np.array(sorted(branches), np.int64), tuple(s.column for s in specs),
         np.array([s.min if s.type == "float" and s.min is not None else -np.inf
                   for s in specs]),
         np.array([s.max if s.type == "float" and s.max is not None else np.inf
                   for s in specs]),
-        max((r[4] for r in ints), default=0), frozenset(skipped))
+        max((r[4] for r in ints), default=0), frozenset(skipped), lookup=lookup,
+        lookup_base=lookup_base, lookup_nan=lookup_nan)
 
 
 def _decimal(s: Any, kind: int, factor: float) -> tuple[float, float, float]:

@@ -8,7 +8,8 @@ Frames whose id the DBC does not describe are counted (``unknown_frames``), not 
 
 A batch is decoded all at once (``decoders.can_vector``) when it is well formed and its
 messages are compiled; otherwise frame by frame with the DBC library, which the batch
-decoding equals exactly.
+decoding equals exactly. A batch of a shape seen before is read straight from its bytes
+(``decoders.can_template``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import cantools
 
 from decoders.can_dbc import UNAVAILABLE, CanModel, load_can_models
-from decoders.can_vector import decode_batch
+from decoders.can_template import decode_known, remember
+from decoders.can_vector import decode_batch, table_for
 from decoders.contract import check_document
 from decoders.errors import Rejected, Rejection
 from decoders.msgpack_v1 import unpack
@@ -32,6 +34,12 @@ MAX_FRAMES = 100_000
 
 def decode(payload: bytes, ctx: DecodeContext) -> Readings:
     """Decode one batch of CAN frames."""
+    model = (ctx.can_models or load_can_models()).for_model(ctx.model)
+    table = table_for(model)
+    if table.templates:
+        known = decode_known(payload, table, ctx)
+        if known is not None:
+            return known
     doc = unpack(payload)
     if not isinstance(doc, dict):
         raise Rejected("schema", f"payload is a {type(doc).__name__}, expected a map")
@@ -43,8 +51,11 @@ def decode(payload: bytes, ctx: DecodeContext) -> Readings:
         raise Rejected("schema", "field 'frames' must be a non-empty list of [t_ms, id, data]")
     if len(frames) > MAX_FRAMES:
         raise Rejected("schema", f"frames has {len(frames)} entries, over the {MAX_FRAMES} limit")
-    model = (ctx.can_models or load_can_models()).for_model(ctx.model)
-    return decode_batch(doc, frames, model, ctx) or decode_reference(doc, frames, model, ctx)
+    readings = decode_batch(doc, frames, model, ctx)
+    if readings is None:
+        return decode_reference(doc, frames, model, ctx)
+    remember(payload, frames, table)
+    return readings
 
 
 def decode_reference(doc: dict[Any, Any], frames: list[Any], model: CanModel,

@@ -42,12 +42,18 @@ def table_for(model: CanModel) -> SignalTable:
     return found[1]
 
 
+def header_ok(doc: dict[Any, Any], ctx: DecodeContext) -> bool:
+    """Whether the batch's VIN is the topic's and its sequence number a valid one (else the
+    reference decoder says which is wrong)."""
+    vin, seq = doc.get("vin"), doc.get("seq")
+    return type(vin) is str and vin == ctx.topic_vin and type(seq) is int \
+        and 0 <= seq < 2**63
+
+
 def decode_batch(doc: dict[Any, Any], frames: list[Any], model: CanModel,
                  ctx: DecodeContext) -> Readings | None:
     """The readings of a well-formed batch, or None to send it to the reference decoder."""
-    vin, seq = doc.get("vin"), doc.get("seq")
-    if type(vin) is not str or vin != ctx.topic_vin or type(seq) is not int \
-            or not 0 <= seq < 2**63:
+    if not header_ok(doc, ctx):
         return None
     try:  # a frame that is not a list of three fails here or in the type checks below
         ts, ids, datas = zip(*frames, strict=True)
@@ -63,9 +69,16 @@ def decode_batch(doc: dict[Any, Any], frames: list[Any], model: CanModel,
         t = np.array(ts, np.int64)[layout.idx]
     except OverflowError:
         return None
-    if min(map(len, datas)) < layout.most and _any(_short_frames(datas, layout)):
+    if min(map(len, datas)) < layout.most and _any(short_frames(datas, layout)):
         return None
-    found = _values(layout, _words(datas))
+    return decode_pairs(layout, t, _words(datas)[layout.word], doc["vin"], doc["seq"], ctx)
+
+
+def decode_pairs(layout: Layout, t: np.ndarray, words: np.ndarray, vin: str, seq: int,
+                 ctx: DecodeContext) -> Readings | None:
+    """The readings from the compiled frames' times ``t`` and each pair's frame word in its
+    byte order (``words``), or None to send the batch to the reference decoder."""
+    found = _values(layout, words)
     if found is None:
         return None
     value, unavailable, full = found
@@ -87,7 +100,7 @@ def _any(flags: np.ndarray) -> bool:
     return bool(np.count_nonzero(flags))  # the cheapest reduction numpy has
 
 
-def _short_frames(datas: tuple[bytes, ...], layout: Layout) -> np.ndarray:
+def short_frames(datas: tuple[bytes, ...], layout: Layout) -> np.ndarray:
     """Which compiled frames are shorter than their message (the reference refuses them)."""
     lens = np.fromiter(map(len, datas), np.int64, len(datas))
     short: np.ndarray = lens[layout.idx] < layout.need
@@ -110,7 +123,7 @@ def _words(datas: tuple[bytes, ...]) -> np.ndarray:
 def _values(layout: Layout, words: np.ndarray) -> tuple[np.ndarray, int, bool] | None:
     """Each pair's stored value (NaN: absent, or named not available by the DBC), how many
     are not available, and whether every mapped pair has a value."""
-    raw = (words[layout.word] >> layout.shift) & layout.mask
+    raw = (words >> layout.shift) & layout.mask
     v = (raw ^ layout.sign).view(np.int64) - layout.sign_i if layout.signed \
         else raw.view(np.int64)
     present = layout.present_all
@@ -131,6 +144,13 @@ def _values(layout: Layout, words: np.ndarray) -> tuple[np.ndarray, int, bool] |
         if general is None:
             return None
         value = general
+    if layout.looked_up is not None:  # booleans and named values: one gather
+        looked = layout.table.lookup[layout.lookup_at + v[layout.looked_up]]
+        if _any(looked == REFUSE):
+            return None  # a number, or a label the catalog lacks, on an enum: rejected
+        value[layout.looked_up] = looked
+        missing = int(np.count_nonzero(np.isnan(looked))) if layout.lookup_nan else 0
+        return value, missing, missing == 0
     if len(layout.bools):
         value[layout.bools] = value[layout.bools] != 0
     if len(layout.named):
@@ -210,10 +230,12 @@ def _rows(layout: Layout, t: np.ndarray, value: np.ndarray, full: bool
 def _planned(layout: Layout, t: np.ndarray, value: np.ndarray, plan: RowPlan
              ) -> tuple[np.ndarray, list[str], np.ndarray, int] | None:
     """``_rows`` for a full batch whose instants never go back, from its pattern's plan."""
-    if len(layout.checked_range):
-        vals = value[layout.mapped]  # every frame's values, the overwritten ones too
+    if len(layout.checked_range):  # every frame's values, the overwritten ones too
+        vals = value if len(layout.mapped) == len(value) else value[layout.mapped]
         if _any((vals < layout.low) | (vals > layout.high)):
             return None
+    if plan.dense is not None:
+        return t[plan.first], plan.columns, value[plan.dense].reshape(plan.shape), plan.count
     out = np.empty(plan.shape[0] * plan.shape[1])
     out.fill(np.nan)
     out[plan.dest] = value[plan.src]

@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import numpy as np
 import pytest
 
 from decoders import can_v1
 from decoders.can_dbc import CanModel, load_can_models
+from decoders.can_template import decode_known, remember
 from decoders.can_vector import decode_batch, table_for
 from decoders.errors import Rejected
 from decoders.readings import DecodeContext, Readings
@@ -42,7 +44,9 @@ def compare(model: CanModel, frames: list[list[Any]], now: int, accepted: bool =
             ) -> bool:
     """Assert the batch decoder equals the reference on ``frames``; True when it decoded
     the batch itself. ``accepted``: the batch is clean, so the batch decoder must take it
-    unless the reference rejects it whole (a batch without any value)."""
+    unless the reference rejects it whole (a batch without any value). The same batch read
+    from its bytes through its shape's template, and a batch of the same shape with other
+    times and data, must equal the reference too."""
     ctx = DecodeContext(f"vehicles/{VIN}/can", VIN, now)
     doc = {"v": 1, "vin": VIN, "seq": 1, "frames": frames}
     fast = decode_batch(doc, frames, model, ctx)
@@ -51,7 +55,32 @@ def compare(model: CanModel, frames: list[list[Any]], now: int, accepted: bool =
         assert not accepted or reference[0] == "rejected", reference
         return False
     assert _summary(fast) == reference, frames
+    table = table_for(model)
+    table.templates.clear()
+    table.sightings.clear()
+    payload = msgpack.packb(doc)
+    remember(payload, frames, table)
+    assert not table.templates  # a shape is remembered the second time it is seen
+    remember(payload, frames, table)
+    from_bytes = decode_known(payload, table, ctx)
+    if from_bytes is not None:
+        assert _summary(from_bytes) == reference, frames
+    elif accepted and all(2**32 <= f[0] < 2**63 for f in frames):  # template-shaped batch
+        assert not table.templates, "a clean batch's shape is remembered and then read"
+    _same_shape(model, doc, ctx)
     return True
+
+
+def _same_shape(model: CanModel, doc: dict[str, Any], ctx: DecodeContext) -> None:
+    """A batch of ``doc``'s shape with other data, times and sequence number, read through
+    the template: equal to the reference, or declined (None) where that is not certain."""
+    rng = random.Random(len(doc["frames"]))
+    shift = rng.choice([1, 10, 1000])
+    frames = [[t + shift, i, rng.randbytes(len(d))] for t, i, d in doc["frames"]]
+    other = {**doc, "seq": 70_000, "frames": frames}
+    known = decode_known(msgpack.packb(other), table_for(model), ctx)
+    if known is not None:
+        assert _summary(known) == _reference(other, model, ctx), frames
 
 
 def _generated(seed: int, directory: Path, clean: bool
@@ -174,3 +203,62 @@ def test_a_pattern_of_instants_is_planned_once_and_each_pattern_decodes_exactly(
         assert compare(model, frames, now, True)
         assert len(layout.plans) == plans
     assert len(base) == 4 and len({f[0] for f in base}) == 2  # two frames per instant
+
+
+def test_a_known_shape_is_read_from_its_bytes_only_when_the_bytes_prove_it() -> None:
+    """After a batch of a shape, a batch of that shape is read through its template (other
+    sequence number, so another header length); a changed id, frames that are not the map's
+    last entry, a second ``frames`` key, trailing bytes or another version are not taken by
+    the template, and every one decodes as the unpacked document says."""
+    from simulator.wire import can_frames
+    now = int(time.time() * 1000)
+    model = load_can_models().for_model("Volta EV")
+    table = table_for(model)
+    table.templates.clear()
+    table.sightings.clear()
+    row = {"Vehicle.TraveledDistance": 1234.5, "Vehicle.Speed": 50.0,
+           "Vehicle.CurrentLocation.Latitude": 48.1, "Vehicle.CurrentLocation.Longitude": 11.5,
+           "Vehicle.LowVoltageSystemState": "ON", "Vehicle.Exterior.AirTemperature": 4.5}
+    frames = can_frames([(now - 60_000, row), (now - 59_000, row)], "Volta EV")
+    ctx = DecodeContext(f"vehicles/{VIN}/can", VIN, now, "Volta EV")
+
+    def packed(**doc: Any) -> bytes:
+        payload: bytes = msgpack.packb({"v": 1, "vin": VIN, "seq": 1, "frames": frames, **doc})
+        return payload
+
+    def decoded(payload: bytes) -> tuple[Any, ...]:
+        try:
+            return _summary(can_v1.decode(payload, ctx))
+        except Rejected as exc:
+            return ("rejected", exc.rejection.code)
+
+    first = decoded(packed())
+    assert not table.templates and decoded(packed()) == first
+    assert table.templates and first[0] == VIN
+    later = [[t + 5_000, i, d] for t, i, d in frames]
+    other = packed(seq=123_456, frames=later)
+    known = decode_known(other, table, ctx)
+    assert known is not None and known.seq == 123_456
+    assert _summary(known) == _reference(msgpack.unpackb(other), model, ctx)
+    changed = [list(f) for f in later]
+    changed[0][1] = next(i for i in table.ids.tolist() if i != changed[0][1]
+                         and len(msgpack.packb(i)) == len(msgpack.packb(changed[0][1])))
+    frames_first = msgpack.packb({"frames": later, "v": 1, "vin": VIN, "seq": 2})
+    head = b"".join(map(msgpack.packb, ("v", 1, "vin", VIN, "seq", 3, "frames", [])))
+    twice = b"\x85" + head + msgpack.packb("frames") + msgpack.packb(later)
+    cases = {"changed id": packed(frames=changed), "frames first": frames_first,
+             "trailing byte": packed(frames=later) + b"\x00",
+             "version 2": packed(v=2, frames=later), "twice": twice}
+    for name, payload in cases.items():
+        assert decode_known(payload, table, ctx) is None, name
+    for name, payload in cases.items():
+        try:
+            reference: tuple[Any, ...] = _reference(msgpack.unpackb(payload), model, ctx)
+        except (msgpack.ExtraData, ValueError):
+            reference = ("rejected", "malformed")
+        if reference[0] == "rejected":
+            reference = reference[:2]
+        if name == "version 2":
+            reference = ("rejected", "unsupported_version")
+        assert decoded(payload) == reference, name
+    assert decoded(twice)[1] == 3  # the second "frames" is the batch
