@@ -20,6 +20,7 @@ from features.schema import (
     visits_ddl,
 )
 from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
+from timeseries.journal import batches_ddl as journal_batches_ddl
 from timeseries.journal import ddl as journal_ddl
 from timeseries.schema import (
     Layout,
@@ -58,6 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               (usage_windows_ddl,)),
     Migration(17, "feature insights by software version over the standard periods",
               (version_windows_ddl,)),
+    Migration(18, "in-flight journal: one row per batch", (journal_batches_ddl,)),
 )
 
 

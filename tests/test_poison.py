@@ -82,5 +82,6 @@ def check_quarantine(gw: Gateway, broker: Broker, db_url: str) -> None:
     assert bytes(row[0]) == messages[40].payload
     assert "stopped 3 times" in row[1] and row[2] == "json_v1"
     assert query(db_url, "SELECT count(*) FROM inflight_journal")[0][0] == 0
+    assert query(db_url, "SELECT count(*) FROM inflight_batches")[0][0] == 0
     rows = query(db_url, "SELECT count(*), count(DISTINCT (vehicle_id, ts)) FROM samples")[0]
     assert rows == (158, 158)  # 79 messages x 2 rows, none doubled

@@ -60,7 +60,14 @@ class PostgresStore:
                 conn = await connect(self.db_url, application=self.application)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 raise TransientStorageError(str(classify(exc))) from exc
-            self._writer = BatchWriter(conn, self.layout)
+            writer = BatchWriter(conn, self.layout)
+            try:
+                writer.owner = await journal.claim(conn)
+                await journal.adopt(conn, writer.owner)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                await conn.close()
+                raise TransientStorageError(str(classify(exc))) from exc
+            self._writer = writer
         return self._writer
 
     async def _guard(self, op: Callable[[BatchWriter], Awaitable[T]]) -> T:
@@ -82,7 +89,7 @@ class PostgresStore:
 
     async def begin(self, digests: Sequence[bytes]) -> None:
         """See ``Store.begin``."""
-        await self._guard(lambda w: journal.begin(w.conn, digests))
+        await self._guard(lambda w: journal.begin(w.conn, w.owner, digests))
 
     async def write(self, envelopes: Sequence[Envelope]) -> WriteResult:
         """See ``Store.write``."""

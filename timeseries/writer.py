@@ -51,6 +51,7 @@ class BatchWriter:
         self.column_index = {c: i for i, c in enumerate(self.columns)}
         self.vehicles = VehicleDirectory()
         self.partitions = PartitionKeeper()
+        self.owner = 0  # the in-flight journal's owner token of this connection (journal.claim)
         self._stage_ready = False
         cols = [sql.Identifier(c) for c in self.columns]
         merge = sql.SQL(", ").join(
@@ -117,7 +118,7 @@ class BatchWriter:
             event_times += await self._software_reports(fresh)
             result.dead_letters = await self._dead_letters(batch)
             await self._touch_vehicles(accepted, rows, event_times)
-            await journal.finish(conn, [e.digest for e in batch])
+            await journal.finish(conn, self.owner, [e.digest for e in batch])
         return result
 
     async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:
