@@ -6,6 +6,7 @@ from typing import Any
 
 import msgpack
 
+from decoders import map_template
 from decoders.contract import check_document
 from decoders.errors import Rejected
 from decoders.readings import DecodeContext, Readings
@@ -15,8 +16,15 @@ _MAX_LEN = 1_000_000
 
 
 def decode(payload: bytes, ctx: DecodeContext) -> Readings:
-    """Decode one MessagePack telemetry payload."""
-    return check_document(unpack(payload), ctx)
+    """Decode one MessagePack telemetry payload (read from its bytes when a map of its
+    shape was seen before: ``decoders.map_template``)."""
+    known = map_template.decode_known(payload, ctx)
+    if known is not None:
+        return known
+    doc = unpack(payload)
+    readings = check_document(doc, ctx)
+    map_template.remember(payload, doc, readings)
+    return readings
 
 
 def unpack(payload: bytes) -> Any:

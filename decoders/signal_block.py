@@ -56,14 +56,20 @@ def _shape(names: tuple[Any, ...]) -> _Shape | None:
                   np.array(highs)[:, None], lows, highs)
 
 
-def _whole_block(signals: dict[Any, Any], rows: int) -> Block | None:
-    names = tuple(signals)
+def numeric_shape(names: tuple[Any, ...]) -> _Shape | None:
+    """The columns and ranges of a set of signal names when every one is a known numeric
+    signal (None otherwise); kept per set of names, as vehicles repeat theirs."""
     shape = _shapes.get(names, _UNSEEN)
     if shape is _UNSEEN:
         if len(_shapes) >= _MAX_SHAPES:
             _shapes.clear()
         shape = _shapes[names] = _shape(names)
-    if not isinstance(shape, _Shape):
+    return shape if isinstance(shape, _Shape) else None
+
+
+def _whole_block(signals: dict[Any, Any], rows: int) -> Block | None:
+    shape = numeric_shape(tuple(signals))
+    if shape is None:
         return None
     lists = list(signals.values())
     if set(map(type, lists)) != _LIST or set(map(len, lists)) != {rows}:
