@@ -159,6 +159,8 @@ class Pipeline:
             envelopes = await self._retrying(store, len(group), lambda: decode_batch(
                 store, [(m.topic, m.payload, m.received_ms) for m, _ in group],
                 self.can_models))
+            for env, (_, digest) in zip(envelopes, group, strict=True):
+                env.known_digest = digest
         result = await self._retrying(store, len(group), lambda: store.write(envelopes))
         self._account(envelopes, result, time.perf_counter() - started)
 

@@ -31,11 +31,15 @@ class Envelope:
     decoder: str
     readings: Readings | None
     rejections: list[Rejection] = field(default_factory=list)
+    known_digest: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def digest(self) -> bytes:
-        """Identity of the raw message, so a redelivered bad message is kept once."""
-        return message_digest(self.topic, self.payload)
+        """Identity of the raw message, so a redelivered bad message is kept once (computed
+        once: the pipeline hands over the one it took for the journal)."""
+        if self.known_digest is None:
+            self.known_digest = message_digest(self.topic, self.payload)
+        return self.known_digest
 
     @property
     def vin(self) -> str | None:
