@@ -130,3 +130,40 @@ def test_a_changed_byte_is_never_taken_for_a_value(change: str) -> None:
     known = map_template.decode_known(payload, _ctx(topic))
     assert (known is not None) == (change in ("larger seq", "plain")), change
     assert _decoded(topic, payload) == _reference(topic, payload)
+
+
+@pytest.mark.live
+def test_fleet_batches_through_a_live_gateway_store_every_value(
+        broker: Any, db_url: str, tmp_path: Any) -> None:
+    """Fleet batches published through Mosquitto to a gateway (most of them read through a
+    template) are stored value for value as sent."""
+    from localservices import Gateway, query, wait_until
+    from simulator.publish import Publisher
+    from simulator.stream import Outgoing
+    w = W2(30, 3, base_ms=NOW - 3_600_000)
+    messages = list(w.slice(0, 1))
+    gw = Gateway(broker.url, db_url, tmp_path, derive="false")
+    gw.start()
+    try:
+        pub = Publisher(broker.url)
+        try:
+            pub.publish([Outgoing(0, n, t, p) for n, (t, p) in enumerate(messages)])
+        finally:
+            pub.close()
+        wait_until(lambda: query(db_url, "SELECT count(*) FROM ingest_log")[0][0]
+                   == len(messages), 60, "every batch committed")
+    finally:
+        gw.stop()
+    from decoders.catalog import load_catalog
+    catalog = load_catalog().signals
+    names = list(msgpack.unpackb(messages[0][1])["signals"])
+    columns = ", ".join(f"s.{catalog[n].column}" for n in names)
+    stored = {(vin, ts): values for vin, ts, *values in query(
+        db_url, f"SELECT v.vin, (extract(epoch FROM s.ts) * 1000)::bigint, {columns}"
+        " FROM samples s JOIN vehicles v ON v.id = s.vehicle_id")}
+    sent = {}
+    for _, payload in messages:
+        doc = msgpack.unpackb(payload)
+        for k, dt in enumerate(doc["dt"]):
+            sent[(doc["vin"], doc["t0"] + dt)] = [doc["signals"][n][k] for n in names]
+    assert stored == sent
