@@ -21,9 +21,11 @@ from typing import Any
 
 import msgpack
 
-from decoders import can_v1
+from benchmarks.workloads import W2
+from decoders import can_v1, msgpack_v1
 from decoders.can_dbc import load_can_models
 from decoders.can_vector import decode_batch
+from decoders.contract import check_document
 from decoders.msgpack_v1 import unpack
 from decoders.readings import DecodeContext
 from decoders.registry import decode_message, route, topic_vin
@@ -51,6 +53,7 @@ def bench(add: Callable[[str, str], None], vehicles: int = 8, days: int = 2) -> 
         each = values / len(messages)
         add(f"decoder {name}", f"{len(messages) / secs:,.0f} decodes/s, {values / secs:,.0f}"
                                f" values/s ({len(messages):,} messages, {each:.0f} values each)")
+    _fleet_batches(add, now)
     msgpack_rate = _rate(by_decoder["msgpack_v1"], models, now, "msgpack")
     for factor in (1, 10, 100):
         batches = _rebatched(by_decoder["can_v1"], factor)
@@ -63,6 +66,31 @@ def bench(add: Callable[[str, str], None], vehicles: int = 8, days: int = 2) -> 
             f" {msgpack_rate:,.0f} on the simulator's batches); unpacked then decoded in"
             f" batch (a shape's first sight) {unpacked:,.0f} ({fast / unpacked:.2f}x);"
             f" DBC library frame by frame {slow:,.0f} ({fast / slow:.1f}x)")
+
+
+def _fleet_batches(add: Callable[[str, str], None], now: int) -> None:
+    """W2's fleet batches (20 float signals x 10 rows): read from their bytes through the
+    shape's template beside unpacked and checked as usual, best of three rounds each."""
+    messages = list(W2(500, 3, base_ms=now - 3_600_000).slice(0, 1))
+    contexts = [DecodeContext(t, topic_vin(t), now) for t, _ in messages]
+    for _ in range(2):  # the second sight records the shape
+        msgpack_v1.decode(messages[0][1], contexts[0])
+    rates = {}
+    for how in ("template", "unpacked"):
+        best = 0.0
+        for _ in range(3):
+            started = time.perf_counter()
+            for (_, payload), ctx in zip(messages, contexts, strict=True):
+                if how == "template":
+                    msgpack_v1.decode(payload, ctx)
+                else:
+                    check_document(unpack(payload), ctx)
+            best = max(best, len(messages) / (time.perf_counter() - started))
+        rates[how] = best
+    add("MessagePack fleet batches (200 values)",
+        f"read from their bytes {rates['template']:,.0f} msg/s = "
+        f"{rates['template'] * 200:,.0f} values/s; unpacked and checked as usual"
+        f" {rates['unpacked']:,.0f} msg/s ({rates['template'] / rates['unpacked']:.2f}x)")
 
 
 def _rebatched(messages: list[tuple[str, bytes]], factor: int) -> list[tuple[str, bytes]]:
