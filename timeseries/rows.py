@@ -13,6 +13,7 @@ from decoders.readings import Readings
 from timeseries.vehicles import VehicleState
 
 FLAG_ODOMETER_BACKWARDS = 1
+INT64_MIN = np.iinfo(np.int64).min
 
 
 @dataclass(slots=True)
@@ -75,20 +76,47 @@ def _merge(vid: np.ndarray, ts: np.ndarray, values: np.ndarray, repeat: np.ndarr
 
 def flag_odometer(rows: SampleRows, column: int, states: Mapping[int, VehicleState]) -> None:
     """Flag readings below the vehicle's running maximum and advance ``states``. Rows older
-    than the vehicle's latest stored reading (late data) are neither flagged nor counted."""
+    than the vehicle's latest stored reading (late data) are neither flagged nor counted.
+
+    Rows are sorted by (vehicle, time) and a time appears once per vehicle, so the maximum
+    before a row is the vehicle's stored reading or the largest earlier one of the batch: a
+    running maximum per vehicle, computed at once on the readings' ranks (exact integers),
+    each vehicle in a band of its own so that one running maximum serves them all."""
     odo = rows.values[:, column]
     has = np.flatnonzero(~np.isnan(odo))
-    flagged: list[int] = []
-    for k, (v, t, km) in enumerate(zip(rows.vid[has].tolist(), rows.ts_ms[has].tolist(),
-                                       odo[has].tolist(), strict=True)):
-        state = states[v]
-        if state.odometer_at_ms is None or t >= state.odometer_at_ms:
-            if state.odometer_km is not None and km < state.odometer_km:
-                flagged.append(k)
-            else:
-                state.odometer_km, state.odometer_at_ms = km, t
-    if flagged:
-        rows.flags[has[flagged]] |= FLAG_ODOMETER_BACKWARDS
+    if not len(has):
+        return
+    vid, t, km = rows.vid[has], rows.ts_ms[has], odo[has]
+    first = np.flatnonzero(np.append(True, vid[1:] != vid[:-1]))  # each vehicle's first row
+    starts = np.zeros(len(vid), bool)
+    starts[first] = True
+    group = np.cumsum(starts) - 1
+    vehicles = [states[v] for v in vid[first].tolist()]
+    at0 = np.array([INT64_MIN if s.odometer_at_ms is None else s.odometer_at_ms
+                    for s in vehicles], np.int64)
+    km0 = np.array([np.nan if s.odometer_km is None else s.odometer_km for s in vehicles])
+    live = np.flatnonzero(t >= at0[group])  # late rows: neither flagged nor counted
+    if not len(live):
+        return
+    g, km = group[live], km[live]
+    ranks = np.unique(np.concatenate([km, km0[~np.isnan(km0)]]), return_inverse=True)[1] + 1
+    band = len(ranks) + 2
+    key = g * band + ranks[:len(km)]
+    start = np.zeros(len(vehicles), np.int64)  # no stored reading: rank 0, below every one
+    start[~np.isnan(km0)] = ranks[len(km):]
+    start += np.arange(len(vehicles)) * band
+    before = np.empty(len(key), np.int64)
+    before[0] = -1
+    before[1:] = np.maximum.accumulate(key)[:-1]
+    np.maximum(before, start[g], out=before)  # the earlier rows of another vehicle are below
+    flagged = key < before
+    rows.flags[has[live[flagged]]] |= FLAG_ODOMETER_BACKWARDS
+    kept = np.flatnonzero(~flagged)
+    if len(kept):
+        last = kept[np.append(g[kept][1:] != g[kept][:-1], True)]  # each vehicle's newest
+        for i, k, ts in zip(g[last].tolist(), km[last].tolist(), t[live][last].tolist(),
+                            strict=True):
+            vehicles[i].odometer_km, vehicles[i].odometer_at_ms = k, ts
 
 
 def hours_touched(rows: SampleRows, hour_ms: int) -> set[tuple[int, int]]:
