@@ -124,16 +124,17 @@ class BatchWriter:
     async def _log_messages(self, accepted: list[Envelope]) -> list[tuple[Envelope, Readings]]:
         if not accepted:
             return []
-        log: dict[str, list[object]] = {name: [] for name in _LOG_ARRAYS}
-        for env in accepted:
-            r = env.readings
-            assert r is not None
-            row = {"vehicle_id": self.vehicles.get(r.vin).id, "seq": r.seq, "t0": r.t0_ms,
-                   "topic": env.topic, "decoder": env.decoder, "rows": len(r.ts_ms),
-                   "sample_values": r.value_count, "events": len(r.events),
-                   "received": env.received_ms}
-            for name, value in row.items():
-                log[name].append(value)
+        readings = [env.readings for env in accepted if env.readings is not None]
+        log: dict[str, list[object]] = {  # column by column, in the order of _LOG_ARRAYS
+            "vehicle_id": [self.vehicles.get(r.vin).id for r in readings],
+            "seq": [r.seq for r in readings], "t0": [r.t0_ms for r in readings],
+            "topic": [env.topic for env in accepted],
+            "decoder": [env.decoder for env in accepted],
+            "rows": [len(r.ts_ms) for r in readings],
+            "sample_values": [r.value_count for r in readings],
+            "events": [len(r.events) for r in readings],
+            "received": [env.received_ms for env in accepted]}
+        assert list(log) == list(_LOG_ARRAYS) and len(readings) == len(accepted)
         arrays = ", ".join(f"%({name})s::{kind}" for name, kind in _LOG_ARRAYS.items())
         cur = await self.conn.execute(
             sql.SQL(
