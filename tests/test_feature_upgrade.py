@@ -17,6 +17,7 @@ from simulator.stream import Faults, fleet_stream
 from simulator.truth import FleetTruth
 from tests.direct_ingest import derive_all, ingest, register_fleet
 from timeseries.db import connect
+from timeseries.journal import batches_ddl
 from timeseries.schema import apply, software_ddl
 from timeseries.writer import BatchWriter
 
@@ -44,7 +45,8 @@ async def test_upgrading_fills_what_the_migration_adds(version: int, name: str,
         old = [m for m in MIGRATIONS if m.version < version] if upgrade else MIGRATIONS
         assert not upgrade or all(name not in m.name for m in old)
         layout = await apply(conn, old)
-        for stmt in software_ddl(layout):  # this code's writer also stores software reports
+        # this code's writer also stores software reports and journals batches as rows
+        for stmt in software_ddl(layout) + batches_ddl(layout):
             await conn.execute(stmt)
         if upgrade:  # as the version before registered vehicles (its registry columns)
             await conn.execute(
