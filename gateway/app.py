@@ -18,6 +18,7 @@ from decoders.can_dbc import load_can_models
 from features import dealers, profile_store, registry
 from features.engine import Deriver, DeriveSettings
 from features.trips import TripRules
+from gateway.heap import settle_heap
 from gateway.http.app import build_app
 from gateway.http.auth import load_tokens
 from gateway.http.webhooks import Deliverer
@@ -220,6 +221,7 @@ async def run_gateway(settings: Settings) -> None:
     host, port = settings.http_host_port
     await web.TCPSite(runner, host, port).start()
     log.info("http on %s:%d", host, port)
+    settle_heap()
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(source.run())
