@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from features.profile import vehicle_profile_json
+from features.profile_store import export_ndjson
 from localservices import (
     ROOT,
     Broker,
@@ -136,7 +137,15 @@ def test_served_profiles_are_the_computed_ones(
     served = [json.loads(body) for body in snapshots.values()]
     assert {p["vin"]: p for p in served} == {v: json.loads(b) for v, b in computed.items()}
     exported = api.get("/v1/profiles?window=30")
-    assert sorted(exported.splitlines()) == sorted(snapshots.values())
+    assert exported.splitlines() == [snapshots[k] for k in sorted(snapshots)]
+
+    async def in_chunks_of_two() -> list[bytes]:
+        async with await connect(db) as conn:
+            return [c async for c in export_ndjson(conn, 30, today, chunk_rows=2)]
+
+    chunks = asyncio.run(in_chunks_of_two())  # several chunks, each ending with a newline
+    assert len(chunks) == (len(snapshots) + 1) // 2 and all(c.endswith(b"\n") for c in chunks)
+    assert b"".join(chunks).decode() == exported
     one = next(iter(truth["vehicles"]))
     assert api.get(f"/v1/vehicles/{one}/profile?window=30") == json.loads(computed[one])
     rows = list(csv.DictReader(io.StringIO(api.get("/v1/profiles?window=30&format=csv"))))
