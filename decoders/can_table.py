@@ -25,6 +25,7 @@ import numpy as np
 from decoders.can_dbc import CanModel
 from decoders.can_lookup import lookup_tables
 from decoders.catalog import load_catalog
+from decoders.shape_memo import ShapeMemo
 
 FLOAT, BOOL, ENUM, MUX_ONLY = 0, 1, 2, 3
 KIND = {"float": FLOAT, "bool": BOOL, "enum": ENUM}
@@ -60,9 +61,8 @@ class SignalTable:
     lookup_base: np.ndarray    # per entry: where its raw 0 is in ``lookup`` (-1: computed)
     lookup_nan: np.ndarray     # per entry: some looked-up value is NaN (not available)
     layouts: dict[tuple[int, ...], Any] = field(default_factory=dict, compare=False)
-    templates: dict[int, list[Any]] = field(default_factory=dict, compare=False)  # by
+    templates: ShapeMemo[Any] = field(default_factory=ShapeMemo, compare=False)  # by the
     #                  byte length of the frames array (decoders.can_template)
-    sightings: set[int] = field(default_factory=set, compare=False)  # ... lengths seen
 
 
 def _reason_not_compiled(message: Any, model: CanModel) -> str | None:

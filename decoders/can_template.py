@@ -30,8 +30,6 @@ from decoders.readings import DecodeContext, Readings
 
 FRAMES_KEY = msgpack.packb("frames")
 _EMPTY_ARRAY = b"\x90"
-_PER_LENGTH = 4        # shapes kept per byte length of the frames array
-_MAX_TEMPLATES = 512  # per table (~20 kB each); past it the table forgets them all
 _LIMITS = {"max_str_len": 1_000_000, "max_bin_len": 1_000_000, "max_array_len": 1_000_000,
            "max_map_len": 1_000_000, "max_ext_len": 0}
 
@@ -51,7 +49,8 @@ class Template:
 def decode_known(payload: bytes, table: SignalTable, ctx: DecodeContext) -> Readings | None:
     """The readings of a batch of a known shape, or None (unpack it as usual)."""
     key = payload.find(FRAMES_KEY)
-    found = table.templates.get(len(payload) - key - len(FRAMES_KEY)) if key >= 0 else None
+    found = table.templates.candidates(len(payload) - key - len(FRAMES_KEY)) \
+        if key >= 0 else None
     if not found:
         return None
     start = key + len(FRAMES_KEY)
@@ -79,7 +78,7 @@ def remember(payload: bytes, frames: list[Any], table: SignalTable) -> None:
     fits: timestamps of 8 bytes, data under 256 bytes."""
     key = payload.find(FRAMES_KEY)
     start = key + len(FRAMES_KEY)
-    if key < 0 or _first_sight(table, len(payload) - start):
+    if key < 0 or not table.templates.second_sight(len(payload) - start):
         return
     section = payload[start:]
     if msgpack.packb(frames) != section:
@@ -90,22 +89,7 @@ def remember(payload: bytes, frames: list[Any], table: SignalTable) -> None:
         return
     template = _template(section, frames, layout)
     if template is not None:
-        kept = table.templates
-        if sum(map(len, kept.values())) >= _MAX_TEMPLATES:
-            kept.clear()
-        same = kept.setdefault(len(section), [])
-        same.insert(0, template)
-        del same[_PER_LENGTH:]
-
-
-def _first_sight(table: SignalTable, length: int) -> bool:
-    seen = table.sightings
-    if length in seen:
-        return False
-    if len(seen) >= _MAX_TEMPLATES:
-        seen.clear()
-    seen.add(length)
-    return True
+        table.templates.keep(len(section), template)
 
 
 def _header(prefix: bytes) -> dict[Any, Any] | None:

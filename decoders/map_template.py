@@ -22,14 +22,11 @@ import numpy as np
 
 from decoders.readings import DecodeContext, Readings
 from decoders.sanity import timestamp_problem
+from decoders.shape_memo import ShapeMemo
 from decoders.signal_block import numeric_shape
 
 _FLOAT64, _UINT64, _FIXSTR = 0xCB, 0xCF, 0xA0
 _UINT_WIDTH = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}  # after the marker; fixints are the byte
-_PER_LENGTH = 4
-_MAX_TEMPLATES = 512  # past it every template is forgotten, like the other memos
-_templates: dict[int, list[MapTemplate]] = {}
-_sightings: set[int] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +47,12 @@ class MapTemplate:
     high: np.ndarray
 
 
+TEMPLATES: ShapeMemo[MapTemplate] = ShapeMemo()
+
+
 def decode_known(payload: bytes, ctx: DecodeContext) -> Readings | None:
     """The readings of a map of a known shape, or None (unpack and check it as usual)."""
-    found = _templates.get(len(payload))
+    found = TEMPLATES.candidates(len(payload))
     if not found:
         return None
     buf = np.frombuffer(payload, np.uint8)
@@ -87,10 +87,7 @@ def remember(payload: bytes, doc: Any, readings: Readings) -> None:
     if type(signals) is not dict or type(dt) is not list \
             or readings.value_count != len(signals) * len(dt) or len(readings.ts_ms) != len(dt):
         return
-    if len(payload) not in _sightings:
-        if len(_sightings) >= _MAX_TEMPLATES:
-            _sightings.clear()
-        _sightings.add(len(payload))
+    if not TEMPLATES.second_sight(len(payload)):
         return
     shape = numeric_shape(tuple(signals))
     if shape is None or list(shape.columns) != readings.signals \
@@ -98,11 +95,7 @@ def remember(payload: bytes, doc: Any, readings: Readings) -> None:
         return
     template = _template(payload, signals, dt, shape)
     if template is not None:
-        if sum(map(len, _templates.values())) >= _MAX_TEMPLATES:
-            _templates.clear()
-        same = _templates.setdefault(len(payload), [])
-        same.insert(0, template)
-        del same[_PER_LENGTH:]
+        TEMPLATES.keep(len(payload), template)
 
 
 def _template(payload: bytes, signals: dict[Any, Any], dt: list[Any], shape: Any

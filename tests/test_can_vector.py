@@ -57,7 +57,6 @@ def compare(model: CanModel, frames: list[list[Any]], now: int, accepted: bool =
     assert _summary(fast) == reference, frames
     table = table_for(model)
     table.templates.clear()
-    table.sightings.clear()
     payload = msgpack.packb(doc)
     remember(payload, frames, table)
     assert not table.templates  # a shape is remembered the second time it is seen
@@ -215,7 +214,6 @@ def test_a_known_shape_is_read_from_its_bytes_only_when_the_bytes_prove_it() -> 
     model = load_can_models().for_model("Volta EV")
     table = table_for(model)
     table.templates.clear()
-    table.sightings.clear()
     row = {"Vehicle.TraveledDistance": 1234.5, "Vehicle.Speed": 50.0,
            "Vehicle.CurrentLocation.Latitude": 48.1, "Vehicle.CurrentLocation.Longitude": 11.5,
            "Vehicle.LowVoltageSystemState": "ON", "Vehicle.Exterior.AirTemperature": 4.5}

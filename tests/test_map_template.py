@@ -51,8 +51,7 @@ def _decoded(topic: str, payload: bytes) -> tuple[Any, ...]:
 
 
 def _learn(topic: str, payload: bytes) -> None:
-    map_template._templates.clear()
-    map_template._sightings.clear()
+    map_template.TEMPLATES.clear()
     for _ in range(2):  # a shape is recorded the second time its length is seen
         assert _decoded(topic, payload) == _reference(topic, payload)
 
@@ -74,8 +73,7 @@ def test_the_simulators_messages_equal_the_usual_checks() -> None:
     from simulator.truth import FleetTruth
     start = date.today() - timedelta(days=3)
     fleet = make_fleet(12, 2, start, 4)
-    map_template._templates.clear()
-    map_template._sightings.clear()
+    map_template.TEMPLATES.clear()
     for m in fleet_stream(fleet, start, 2, 4, 900, Faults(duplicates=0.02, garbage=0.01),
                           FleetTruth()):
         if m.topic.endswith("/telemetry"):
