@@ -46,6 +46,7 @@ class DeriveSettings:
     disagreement_km: float = 1000  # vehicle's DistanceToService vs ours
     visit_minutes: float = 30      # a stay at a dealer this long in opening hours is a visit
     silent_hours: float = 48       # no message this long: silent, days settle on the clock
+    min_gap_s: float = 0           # a vehicle's passes at least this far apart (0: any time)
 
 
 @dataclass(slots=True)
@@ -100,11 +101,18 @@ class Deriver:
         self.errors = 0  # vehicles whose derivation raised (each is retried with backoff)
         self.clock = clock
         self._backoff: dict[int, tuple[float, float]] = {}  # vehicle -> (retry at, delay)
+        self._last_pass: dict[int, float] = {}  # vehicle -> when its last pass ended
 
     async def run_pending(self, limit: int = 200) -> int:
-        """Derive up to ``limit`` dirty vehicles; returns how many were done."""
+        """Derive up to ``limit`` dirty vehicles; returns how many were done. A vehicle
+        derived less than ``min_gap_s`` ago waits (its hours stay dirty), so the passes of
+        a car that keeps sending are coalesced instead of following every batch."""
         now = self.clock()
         waiting = [vid for vid, (at, _) in self._backoff.items() if at > now]
+        if self._last_pass:
+            gap = self.settings.min_gap_s
+            self._last_pass = {v: t for v, t in self._last_pass.items() if now - t < gap}
+            waiting += self._last_pass
         cur = await self.conn.execute(
             "SELECT vehicle_id FROM dirty_hours WHERE vehicle_id <> ALL(%s::int[])"
             " AND vehicle_id %% %s = %s GROUP BY 1 ORDER BY min(hour) LIMIT %s",
@@ -119,6 +127,8 @@ class Deriver:
                 self._failed(vid, exc)
             else:
                 self._backoff.pop(vid, None)
+                if self.settings.min_gap_s > 0:
+                    self._last_pass[vid] = self.clock()
         return done
 
     def _failed(self, vid: int, exc: Exception) -> None:

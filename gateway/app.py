@@ -106,7 +106,8 @@ def derive_settings(s: Settings) -> DeriveSettings:
         trips=TripRules(parking_s=s.parking_minutes * 60, gap_s=s.gap_minutes * 60,
                         min_km=s.min_trip_m / 1000, min_s=s.min_trip_s),
         default_timezone=s.default_timezone, settle_s=s.settle_minutes * 60,
-        visit_minutes=s.visit_minutes, silent_hours=s.silent_hours)
+        visit_minutes=s.visit_minutes, silent_hours=s.silent_hours,
+        min_gap_s=s.derive_min_gap_s)
 
 
 async def _on_own_connection(settings: Settings, metrics: Metrics, application: str,

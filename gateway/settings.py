@@ -85,6 +85,9 @@ class Settings:
                            " ingest-only replica)")
     derive_interval_s: int = setting(2, "derivation", "how often derivations look for new"
                                      " data", 1, 3600)
+    derive_min_gap_s: int = setting(0, "derivation", "a vehicle's derivation passes at least"
+                                    " this many seconds apart while its data keeps coming (0:"
+                                    " a pass as soon as a deriver is free)", 0, 3600)
     derive_connections: int = setting(1, "derivation", "database connections deriving side by"
                                       " side in this process, each taking its share of the"
                                       " vehicles (by id)", 1, 32)

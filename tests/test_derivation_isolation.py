@@ -113,3 +113,37 @@ DERIVED = {  # by vin, without ids and timestamps of the writes
     "feature_days": "SELECT v.vin, f.day, f.feature, f.uses, f.seconds FROM feature_days f"
                     " JOIN vehicles v ON v.id = f.vehicle_id ORDER BY 1, 2, 3",
 }
+
+
+NEWEST_HOUR_DIRTY = (
+    "INSERT INTO dirty_hours (vehicle_id, hour) SELECT vehicle_id,"
+    " (extract(epoch FROM max(ts)) * 1000)::bigint / 3600000 FROM samples"
+    " WHERE vehicle_id = ANY(%s::int[]) GROUP BY 1")
+
+
+async def test_a_minimum_gap_coalesces_a_busy_vehicles_passes() -> None:
+    messages = _messages(2, 2, 7)
+    url = create_database()
+    try:
+        async with await connect(url) as conn:
+            await ingest(BatchWriter(conn, await migrate(conn)), messages)
+            now = [1000.0]
+            deriver = Deriver(conn, DeriveSettings(min_gap_s=30), clock=lambda: now[0])
+            assert await deriver.run_pending(1000) == 2
+            cur = await conn.execute("SELECT id FROM vehicles ORDER BY id")
+            first, second = [r[0] for r in await cur.fetchall()]
+            # new data for the first car right after its pass, as a streaming car sends it
+            await conn.execute(NEWEST_HOUR_DIRTY, ([first],))
+            now[0] += 29
+            assert await deriver.run_pending(1000) == 0  # derived 29 s ago: it waits
+            now[0] += 2
+            assert await deriver.run_pending(1000) == 1  # 31 s: its hours are derived
+            cur = await conn.execute("SELECT count(*) FROM dirty_hours")
+            assert (await cur.fetchone()) == (0,)
+            plain = Deriver(conn, DeriveSettings(), clock=lambda: now[0])
+            await conn.execute(NEWEST_HOUR_DIRTY, ([first, second],))
+            assert await plain.run_pending(1000) == 2
+            await conn.execute(NEWEST_HOUR_DIRTY, ([second],))
+            assert await plain.run_pending(1000) == 1  # no gap: at once again
+    finally:
+        drop_database(url)
