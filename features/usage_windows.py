@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
-from features import version_windows
+from features import version_windows, window_sums
 from features.cockpit_features import UNKNOWN
 
 WINDOWS = (7, 30, 90)
@@ -45,10 +45,12 @@ WHERE true {ids_v}""")
 
 _FEATURES = sql.SQL("""
 INSERT INTO feature_windows (window_days, vehicle_id, feature, uses, seconds)
-SELECT w.days, f.vehicle_id, f.feature, sum(f.uses), sum(f.seconds)
-FROM feature_days f JOIN unnest(%(windows)s::int[]) AS w(days) ON f.day > %(to)s::date - w.days
-WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s {ids_f}
-GROUP BY 1, 2, 3""")
+WITH a AS (SELECT f.vehicle_id, f.feature, {sums} FROM feature_days f
+           WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s {ids_f}
+           GROUP BY 1, 2)
+SELECT w.days, a.vehicle_id, a.feature, w.uses, w.seconds
+FROM a {per_window} WHERE w.uses IS NOT NULL""")  # NULL: no day of the period
+_FEATURE_SUMS = {"uses": "f.uses", "seconds": "f.seconds"}
 
 
 def period_of(frm: date, to: date) -> int | None:
@@ -76,8 +78,10 @@ async def refresh(conn: psycopg.AsyncConnection, to: date, ids: list[int] | None
         await conn.execute(sql.SQL("DELETE FROM {} WHERE true {}").format(
             sql.Identifier(table), only("vehicle_id")), params)
     await conn.execute(_USAGE.format(ids_u=only("vehicle_id"), ids_v=only("id")), params)
-    await conn.execute(_FEATURES.format(ids_f=only("vehicle_id")), params)
-    for statement in version_windows.statements(only):
+    await conn.execute(_FEATURES.format(
+        ids_f=only("f.vehicle_id"), sums=window_sums.sums(_FEATURE_SUMS, "f.day", WINDOWS),
+        per_window=window_sums.per_window(list(_FEATURE_SUMS), "a", WINDOWS)), params)
+    for statement in version_windows.statements(only, WINDOWS):
         await conn.execute(statement, params)
     if ids is None:
         await conn.execute(

@@ -12,9 +12,11 @@ vehicle's first report, and vehicles that report none, are ``unknown``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from psycopg import sql
+
+from features import window_sums
 
 COMPONENTS = ("head_unit", "vehicle")
 TABLES = ("version_windows", "version_feature_windows")
@@ -31,32 +33,39 @@ _MEMBERS = sql.SQL("""WITH members AS (
 
 _DRIVING = sql.SQL("""
 INSERT INTO version_windows (window_days, component, vehicle_id, version, drive_s)
-{members}
-SELECT w.days, m.component, m.id, m.g, sum(u.drive_s)
-FROM members m
-JOIN daily_usage u ON u.vehicle_id = m.id AND u.day >= m.lo AND u.day < m.hi
-JOIN unnest(%(windows)s::int[]) AS w(days) ON u.day > %(to)s::date - w.days
-WHERE u.day > %(to)s::date - %(longest)s AND u.day <= %(to)s {ids_u}
-GROUP BY 1, 2, 3, 4 HAVING sum(u.drive_s) > 0""")
+{members},
+a AS (SELECT m.component, m.id, m.g, {sums}
+      FROM members m
+      JOIN daily_usage u ON u.vehicle_id = m.id AND u.day >= m.lo AND u.day < m.hi
+      WHERE u.day > %(to)s::date - %(longest)s AND u.day <= %(to)s {ids_u}
+      GROUP BY 1, 2, 3)
+SELECT w.days, a.component, a.id, a.g, w.drive_s FROM a {per_window} WHERE w.drive_s > 0""")
 
 _FEATURES = sql.SQL("""
 INSERT INTO version_feature_windows
   (window_days, component, vehicle_id, version, feature, uses, seconds)
-{members}
-SELECT w.days, m.component, m.id, m.g, f.feature, sum(f.uses), sum(f.seconds)
-FROM members m
-JOIN feature_days f ON f.vehicle_id = m.id AND f.day >= m.lo AND f.day < m.hi
-JOIN unnest(%(windows)s::int[]) AS w(days) ON f.day > %(to)s::date - w.days
-WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s AND f.feature <> %(unknown)s
-  {ids_f}
-GROUP BY 1, 2, 3, 4, 5 HAVING sum(f.uses) > 0""")
+{members},
+a AS (SELECT m.id, m.component, m.g, f.feature, {sums}
+      FROM members m
+      JOIN feature_days f ON f.vehicle_id = m.id AND f.day >= m.lo AND f.day < m.hi
+      WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s
+        AND f.feature <> %(unknown)s {ids_f}
+      GROUP BY 1, 2, 3, 4)
+SELECT w.days, a.component, a.id, a.g, a.feature, w.uses, w.seconds
+FROM a {per_window} WHERE w.uses > 0""")
 
 
-def statements(only: Callable[[str], sql.Composable]) -> list[sql.Composed]:
+def statements(only: Callable[[str], sql.Composable], windows: Sequence[int]
+               ) -> list[sql.Composed]:
     """The inserts of a refresh (after its delete of ``TABLES``' rows), ``only(column)``
     filtering on the refreshed vehicles; run by ``features.usage_windows.refresh`` with its
-    parameters (and ``components``, ``unknown``)."""
+    parameters (and ``components``, ``unknown``), for the periods ``windows``."""
     members = _MEMBERS.format(ids_h=only("h.vehicle_id"), ids_v=only("v.id"))
+    drive, use = {"drive_s": "u.drive_s"}, {"uses": "f.uses", "seconds": "f.seconds"}
     # the vehicles' filter on the days too: the planner then reads only their rows
-    return [_DRIVING.format(members=members, ids_u=only("u.vehicle_id")),
-            _FEATURES.format(members=members, ids_f=only("f.vehicle_id"))]
+    return [_DRIVING.format(members=members, ids_u=only("u.vehicle_id"),
+                            sums=window_sums.sums(drive, "u.day", windows),
+                            per_window=window_sums.per_window(list(drive), "a", windows)),
+            _FEATURES.format(members=members, ids_f=only("f.vehicle_id"),
+                             sums=window_sums.sums(use, "f.day", windows),
+                             per_window=window_sums.per_window(list(use), "a", windows))]
