@@ -345,3 +345,27 @@ def version_windows_ddl(layout: Layout) -> list[str]:
         *[f"CREATE TABLE IF NOT EXISTS {t}_{d} PARTITION OF {t} FOR VALUES IN ({d})"
           for t in ("version_windows", "version_feature_windows") for d in WINDOWS],
     ]
+
+
+def version_windows_wide_ddl(layout: Layout) -> list[str]:
+    """The version periods as one row per vehicle, component, version (and feature) with
+    each period's sums side by side (``features.version_windows``): a third of the rows to
+    write at the date change. The stored periods are forgotten, so readers compute from the
+    days until the refresher's next round, which then refreshes every vehicle."""
+    def per_window(columns: dict[str, str]) -> str:
+        return ", ".join(f"{name}_{d} {kind}{' NOT NULL' if d == max(WINDOWS) else ''}"
+                         for d in WINDOWS for name, kind in columns.items())
+    return [
+        "DROP TABLE IF EXISTS version_windows",
+        "DROP TABLE IF EXISTS version_feature_windows",
+        f"""CREATE TABLE version_windows (
+            component text NOT NULL, vehicle_id int NOT NULL, version text NOT NULL,
+            {per_window({"drive_s": "double precision"})},
+            PRIMARY KEY (vehicle_id, component, version))""",
+        f"""CREATE TABLE version_feature_windows (
+            component text NOT NULL, vehicle_id int NOT NULL, version text NOT NULL,
+            feature text NOT NULL,
+            {per_window({"uses": "bigint", "seconds": "double precision"})},
+            PRIMARY KEY (vehicle_id, component, version, feature))""",
+        "DELETE FROM storage_meta WHERE key IN ('usage_windows_to', 'profiles_as_of')",
+    ]

@@ -17,9 +17,10 @@ from datetime import date
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
-from features import usage_windows
+from features import usage_windows, version_windows
 from features.cockpit_features import UNKNOWN
 from features.insights import figures, snapshot, stored_periods
 
@@ -54,21 +55,27 @@ SELECT u.g, u.feature, count(*) AS adopters, sum(u.uses) AS uses,
 FROM used u JOIN driving d ON d.id = u.id AND d.g = u.g GROUP BY 1, 2"""
 
 
-# the same from the stored periods (features.version_windows: as of their last refresh)
+# the same from the stored periods (features.version_windows: as of their last refresh;
+# {drive}, {uses}, {seconds}: the columns of the period read)
 _STORED_CARS = """WITH cars AS NOT MATERIALIZED (SELECT id FROM vehicles
                    WHERE %(model)s::text IS NULL OR model = %(model)s),
-  driving AS NOT MATERIALIZED (SELECT d.vehicle_id AS id, d.version AS g, d.drive_s
+  driving AS NOT MATERIALIZED (SELECT d.vehicle_id AS id, d.version AS g, d.{drive} AS drive_s
               FROM version_windows d JOIN cars c ON c.id = d.vehicle_id
-              WHERE d.window_days = %(window)s AND d.component = %(component)s)"""
+              WHERE d.component = %(component)s AND d.{drive} > 0)"""
 
-_STORED_ACTIVE = _STORED_CARS + """
-SELECT g, count(*) AS active FROM driving GROUP BY 1"""
+_STORED_ACTIVE = sql.SQL(_STORED_CARS + """
+SELECT g, count(*) AS active FROM driving GROUP BY 1""")
 
-_STORED_ADOPTION = _STORED_CARS + """
-SELECT u.version AS g, u.feature, count(*) AS adopters, sum(u.uses) AS uses,
-  sum(u.seconds) AS seconds, sum(d.drive_s) AS drive_s
+_STORED_ADOPTION = sql.SQL(_STORED_CARS + """
+SELECT u.version AS g, u.feature, count(*) AS adopters, sum(u.{uses}) AS uses,
+  sum(u.{seconds}) AS seconds, sum(d.drive_s) AS drive_s
 FROM version_feature_windows u JOIN driving d ON d.id = u.vehicle_id AND d.g = u.version
-WHERE u.window_days = %(window)s AND u.component = %(component)s GROUP BY 1, 2"""
+WHERE u.component = %(component)s AND u.{uses} > 0 GROUP BY 1, 2""")
+
+
+def _stored(query: sql.SQL, window: int) -> sql.Composed:
+    return query.format(**{n: version_windows.column(c, window) for n, c in
+                           (("drive", "drive_s"), ("uses", "uses"), ("seconds", "seconds"))})
 
 
 async def version_insights(conn: psycopg.AsyncConnection, by: VersionBy, frm: date, to: date,
@@ -83,15 +90,18 @@ async def version_insights_from(conn: psycopg.AsyncConnection, by: VersionBy, fr
                                 ) -> tuple[list[dict[str, Any]], bool]:
     """``version_insights`` and whether they were read from the stored periods (the last
     7, 30 or 90 days ending on the day they are stored for), in one snapshot."""
+    window = usage_windows.period_of(frm, to)
     params = {"from": frm, "to": to, "model": model, "component": COMPONENT[by],
-              "unknown": UNKNOWN, "window": usage_windows.period_of(frm, to)}
+              "unknown": UNKNOWN}
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await snapshot(conn)
-        stored = await stored_periods(conn, frm, to)
-        await cur.execute(_STORED_ACTIVE if stored else _ACTIVE, params)
+        stored = await stored_periods(conn, frm, to)  # then the period has a length
+        await cur.execute(_stored(_STORED_ACTIVE, window) if stored and window else _ACTIVE,
+                          params)
         groups = {r["g"]: {"group": r["g"], "active": int(r["active"]), "observed": None,
                            "features": {}} for r in await cur.fetchall()}
-        await cur.execute(_STORED_ADOPTION if stored else _ADOPTION, params)
+        await cur.execute(_stored(_STORED_ADOPTION, window) if stored and window
+                          else _ADOPTION, params)
         for r in await cur.fetchall():
             groups[r["g"]]["features"][r["feature"]] = {
                 **figures(r, groups[r["g"]]["active"]), "discovery": None}

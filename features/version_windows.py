@@ -3,9 +3,10 @@ fleet insights by version over those periods read a few rows per vehicle instead
 every day of the fleet with the version history (``features.version_insights``).
 
 Two tables for the day of the other stored periods (``features.usage_windows``, refreshed
-with them, in the same transaction): ``version_windows`` (per vehicle, component, version
-and period: seconds of driving on the days of that version, rows with driving only) and
-``version_feature_windows`` (the same and a feature: uses and seconds, rows with uses only).
+with them, in the same transaction): ``version_windows`` (per vehicle, component and
+version: the seconds of driving on the days of that version in each period, side by side;
+rows with driving in the longest period only) and ``version_feature_windows`` (the same and
+a feature: uses and seconds per period; rows with uses in the longest period only).
 A version stands for the days given by the history (``features.software``); days before a
 vehicle's first report, and vehicles that report none, are ``unknown``.
 """
@@ -32,18 +33,17 @@ _MEMBERS = sql.SQL("""WITH members AS (
   WHERE true {ids_v} GROUP BY 1, 2)""")
 
 _DRIVING = sql.SQL("""
-INSERT INTO version_windows (window_days, component, vehicle_id, version, drive_s)
+INSERT INTO version_windows (component, vehicle_id, version, {columns})
 {members},
 a AS (SELECT m.component, m.id, m.g, {sums}
       FROM members m
       JOIN daily_usage u ON u.vehicle_id = m.id AND u.day >= m.lo AND u.day < m.hi
       WHERE u.day > %(to)s::date - %(longest)s AND u.day <= %(to)s {ids_u}
       GROUP BY 1, 2, 3)
-SELECT w.days, a.component, a.id, a.g, w.drive_s FROM a {per_window} WHERE w.drive_s > 0""")
+SELECT a.component, a.id, a.g, {columns} FROM a WHERE {longest} > 0""")
 
 _FEATURES = sql.SQL("""
-INSERT INTO version_feature_windows
-  (window_days, component, vehicle_id, version, feature, uses, seconds)
+INSERT INTO version_feature_windows (component, vehicle_id, version, feature, {columns})
 {members},
 a AS (SELECT m.id, m.component, m.g, f.feature, {sums}
       FROM members m
@@ -51,8 +51,16 @@ a AS (SELECT m.id, m.component, m.g, f.feature, {sums}
       WHERE f.day > %(to)s::date - %(longest)s AND f.day <= %(to)s
         AND f.feature <> %(unknown)s {ids_f}
       GROUP BY 1, 2, 3, 4)
-SELECT w.days, a.component, a.id, a.g, a.feature, w.uses, w.seconds
-FROM a {per_window} WHERE w.uses > 0""")
+SELECT a.component, a.id, a.g, a.feature, {columns} FROM a WHERE {longest} > 0""")
+_DRIVE = {"drive_s": "u.drive_s"}
+_USE = {"uses": "f.uses", "seconds": "f.seconds"}
+
+
+def column(name: str, window: int) -> sql.Identifier:
+    """The column of ``name`` ("drive_s", "uses", "seconds") for the period of ``window``
+    days. A row is kept when its longest period has driving (uses); a shorter period of it
+    without any (0 or NULL: no day) is no row of that period."""
+    return sql.Identifier(f"{name}_{window}")
 
 
 def statements(only: Callable[[str], sql.Composable], windows: Sequence[int]
@@ -61,11 +69,13 @@ def statements(only: Callable[[str], sql.Composable], windows: Sequence[int]
     filtering on the refreshed vehicles; run by ``features.usage_windows.refresh`` with its
     parameters (and ``components``, ``unknown``), for the periods ``windows``."""
     members = _MEMBERS.format(ids_h=only("h.vehicle_id"), ids_v=only("v.id"))
-    drive, use = {"drive_s": "u.drive_s"}, {"uses": "f.uses", "seconds": "f.seconds"}
+
+    def columns(sums: dict[str, str]) -> sql.Composed:
+        return sql.SQL(", ").join(column(n, w) for w in windows for n in sums)
     # the vehicles' filter on the days too: the planner then reads only their rows
     return [_DRIVING.format(members=members, ids_u=only("u.vehicle_id"),
-                            sums=window_sums.sums(drive, "u.day", windows),
-                            per_window=window_sums.per_window(list(drive), "a", windows)),
+                            sums=window_sums.sums(_DRIVE, "u.day", windows),
+                            columns=columns(_DRIVE), longest=column("drive_s", max(windows))),
             _FEATURES.format(members=members, ids_f=only("f.vehicle_id"),
-                             sums=window_sums.sums(use, "f.day", windows),
-                             per_window=window_sums.per_window(list(use), "a", windows))]
+                             sums=window_sums.sums(_USE, "f.day", windows),
+                             columns=columns(_USE), longest=column("uses", max(windows)))]

@@ -17,6 +17,7 @@ from features.schema import (
     usage_windows_ddl,
     vehicle_dtcs_ddl,
     version_windows_ddl,
+    version_windows_wide_ddl,
     visits_ddl,
 )
 from gateway.http.schema import webhook_dealer_ddl, webhooks_ddl
@@ -60,6 +61,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(17, "feature insights by software version over the standard periods",
               (version_windows_ddl,)),
     Migration(18, "in-flight journal: one row per batch", (journal_batches_ddl,)),
+    Migration(19, "feature insights by software version: the periods side by side",
+              (version_windows_wide_ddl,)),
 )
 
 
