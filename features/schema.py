@@ -4,6 +4,7 @@ the events feed and the served profile snapshots (run by ``gateway.schema``)."""
 from __future__ import annotations
 
 from features.usage_windows import WINDOWS
+from features.version_windows import COMPONENTS
 from timeseries.schema import Layout
 
 
@@ -361,11 +362,14 @@ def version_windows_wide_ddl(layout: Layout) -> list[str]:
         f"""CREATE TABLE version_windows (
             component text NOT NULL, vehicle_id int NOT NULL, version text NOT NULL,
             {per_window({"drive_s": "double precision"})},
-            PRIMARY KEY (vehicle_id, component, version))""",
+            PRIMARY KEY (vehicle_id, component, version)) PARTITION BY LIST (component)""",
         f"""CREATE TABLE version_feature_windows (
             component text NOT NULL, vehicle_id int NOT NULL, version text NOT NULL,
             feature text NOT NULL,
             {per_window({"uses": "bigint", "seconds": "double precision"})},
-            PRIMARY KEY (vehicle_id, component, version, feature))""",
+            PRIMARY KEY (vehicle_id, component, version, feature)) PARTITION BY LIST (component)""",
+        # a reader of one component scans that component's rows only
+        *[f"CREATE TABLE {t}_{c} PARTITION OF {t} FOR VALUES IN ('{c}')"
+          for t in ("version_windows", "version_feature_windows") for c in COMPONENTS],
         "DELETE FROM storage_meta WHERE key IN ('usage_windows_to', 'profiles_as_of')",
     ]
